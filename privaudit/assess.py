@@ -1,0 +1,451 @@
+"""Policy + ledger → Assessment: per dataset ε, δ, limit, fraction used, status and findings.
+
+Composition rules (DESIGN.md): entries on one dataset and partition compose sequentially;
+disjoint partitions of a dataset compose in parallel (the dataset's ε is the maximum over its
+partitions, valid because each privacy unit lives in exactly one partition); an entry without a
+partition touches every partition. Different datasets are accounted separately.
+
+A verdict only ever uses a certified upper bound (PLD or RDP). Anything that could make the
+reported ε too small is a finding; the ones that could understate the loss fail the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from privaudit.accounting.accountant import Accounting, Method, account, versions
+from privaudit.accounting.dp_events import NeighbouringRelation
+from privaudit.ledger import Ledger, LedgerEntry
+from privaudit.mechanisms import DpSgd, Mechanism, Sampling
+from privaudit.policy import AccountantName, Policy, Tier
+
+DEFAULT_DELTA = 1e-5
+"""δ used when neither a policy nor ``--delta`` gives one (stated in every output)."""
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class Finding(BaseModel):
+    """Something a reviewer must know about a number; ``fail`` findings fail the dataset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    severity: Severity
+    message: str
+
+
+class PartitionResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    partition: str | None
+    entries: int
+    epsilon: float
+    epsilon_pld: float | None
+    epsilon_rdp: float | None
+
+
+class DatasetAssessment(BaseModel):
+    """The verdict for one dataset. ``epsilon`` is ``inf`` (JSON ``null``) when unbounded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str
+    tier: str | None
+    privacy_unit: str | None
+    size: int | None
+    entries: int
+    epsilon: float
+    delta: float
+    method: Method | None
+    relation: NeighbouringRelation
+    epsilon_pld: float | None
+    epsilon_rdp: float | None
+    rdp_order: float | None
+    limit_epsilon: float | None
+    limit_delta: float | None
+    tolerance: float
+    warn_at: float | None
+    used_fraction: float | None
+    status: Status
+    findings: tuple[Finding, ...]
+    partitions: tuple[PartitionResult, ...]
+    settings: dict[str, Any]
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    sha256: str
+
+
+class Assessment(BaseModel):
+    """Everything the gate and the report need; a plain value, JSON-serialisable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    generated_at: str
+    ledger: Source | None
+    ledger_entries: int
+    ledger_head: str | None
+    policy: Source | None
+    datasets: tuple[DatasetAssessment, ...]
+    findings: tuple[Finding, ...]
+    """Findings about the inputs as a whole (e.g. a broken hash chain)."""
+    versions: dict[str, str]
+
+    @property
+    def exceeded(self) -> bool:
+        return self.status is Status.FAIL
+
+
+def assess(
+    ledger: Ledger,
+    policy: Policy | None = None,
+    *,
+    policy_path: str | Path | None = None,
+    delta: float | None = None,
+) -> Assessment:
+    """Account every dataset of ``ledger`` and judge it against ``policy`` (if given).
+
+    ``delta`` overrides the tiers' δ (and is required in spirit when there is no policy; it
+    defaults to :data:`DEFAULT_DELTA`).
+    """
+    by_dataset: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in ledger.entries:
+        by_dataset[entry.dataset].append(entry)
+    names = list(by_dataset)
+    if policy is not None:
+        names += [name for name in policy.datasets if name not in by_dataset]
+    results = tuple(
+        _assess_dataset(name, by_dataset.get(name, []), policy, delta) for name in sorted(names)
+    )
+    return Assessment(
+        status=_worst(r.status for r in results),
+        generated_at=_now(),
+        ledger=Source(path=str(ledger.path), sha256=ledger.sha256),
+        ledger_entries=len(ledger.entries),
+        ledger_head=ledger.head,
+        policy=_source(policy_path),
+        datasets=results,
+        findings=(),
+        versions=versions(),
+    )
+
+
+def broken_ledger_assessment(
+    ledger_path: str | Path, problem: str, *, policy_path: str | Path | None = None
+) -> Assessment:
+    """A failing assessment for a ledger whose hash chain does not verify: no entry of a
+    tampered ledger can be trusted, so nothing is accounted."""
+    return Assessment(
+        status=Status.FAIL,
+        generated_at=_now(),
+        ledger=_source(ledger_path),
+        ledger_entries=0,
+        ledger_head=None,
+        policy=_source(policy_path),
+        datasets=(),
+        findings=(Finding(code="ledger_chain_broken", severity=Severity.FAIL, message=problem),),
+        versions=versions(),
+    )
+
+
+def _assess_dataset(
+    name: str, entries: Sequence[LedgerEntry], policy: Policy | None, delta: float | None
+) -> DatasetAssessment:
+    findings: list[Finding] = []
+    tier_name = policy.datasets[name].tier if policy and name in policy.datasets else None
+    tier: Tier | None = policy.tiers[tier_name] if policy and tier_name else None
+    spec = policy.datasets.get(name) if policy else None
+    if policy is not None and spec is None:
+        findings.append(
+            Finding(
+                code="dataset_not_in_policy",
+                severity=Severity.FAIL,
+                message=(
+                    f"dataset '{name}' is in the ledger but not in the policy: no limit applies"
+                ),
+            )
+        )
+    target_delta = delta if delta is not None else tier.delta if tier else DEFAULT_DELTA
+    method = _method_for(tier, findings)
+
+    mechanisms = [entry.mechanism for entry in entries]
+    partitions = _partition(entries)
+    per_partition: list[tuple[str | None, int, Accounting]] = [
+        (part, len(members), account(members, target_delta, method)) for part, members in partitions
+    ]
+    worst = max(per_partition, key=lambda item: _sort_key(item[2].epsilon), default=None)
+    overall = worst[2] if worst else account([], target_delta, method)
+
+    unit = (spec.privacy_unit if spec and spec.privacy_unit else None) or (
+        tier.privacy_unit if tier else None
+    )
+    findings += _unit_findings(name, entries, tier, unit)
+    findings += _accounting_findings(overall, method)
+    findings += _shuffle_findings(mechanisms, target_delta, method)
+    if spec is not None and tier is not None and target_delta >= 1 / spec.size:
+        findings.append(
+            Finding(
+                code="delta_too_large",
+                severity=Severity.FAIL,
+                message=(
+                    f"δ = {target_delta:g} is not below 1/n = {1 / spec.size:.3g}"
+                    f" for n = {spec.size}:"
+                    " such a δ allows releasing a whole record; choose δ well below 1/n"
+                ),
+            )
+        )
+    if tier is not None and tier.per_run_epsilon is not None:
+        findings += _per_run_findings(entries, tier, target_delta, method)
+
+    limit = tier.epsilon if tier else None
+    used = None if limit is None else overall.epsilon / limit
+    status = _status(overall.epsilon, tier, findings)
+    return DatasetAssessment(
+        dataset=name,
+        tier=tier_name,
+        privacy_unit=unit,
+        size=spec.size if spec else None,
+        entries=len(entries),
+        epsilon=overall.epsilon,
+        delta=target_delta,
+        method=overall.method,
+        relation=overall.relation,
+        epsilon_pld=overall.pld.epsilon,
+        epsilon_rdp=overall.rdp.epsilon,
+        rdp_order=overall.rdp.rdp_order,
+        limit_epsilon=limit,
+        limit_delta=tier.delta if tier else None,
+        tolerance=tier.tolerance if tier else 0.0,
+        warn_at=tier.warn_at if tier else None,
+        used_fraction=used,
+        status=status,
+        findings=tuple(findings),
+        partitions=tuple(
+            PartitionResult(
+                partition=part,
+                entries=count,
+                epsilon=acc.epsilon,
+                epsilon_pld=acc.pld.epsilon,
+                epsilon_rdp=acc.rdp.epsilon,
+            )
+            for part, count, acc in per_partition
+        ),
+        settings={"pld": overall.pld.settings, "rdp": overall.rdp.settings},
+    )
+
+
+def _partition(entries: Sequence[LedgerEntry]) -> list[tuple[str | None, list[Mechanism]]]:
+    shared = [e.mechanism for e in entries if e.partition is None]
+    named: dict[str, list[Mechanism]] = defaultdict(list)
+    for entry in entries:
+        if entry.partition is not None:
+            named[entry.partition].append(entry.mechanism)
+    if not named:
+        return [(None, shared)] if entries else []
+    return [(part, shared + members) for part, members in sorted(named.items())]
+
+
+def _method_for(tier: Tier | None, findings: list[Finding]) -> Method:
+    if tier is None or tier.accountant is AccountantName.PLD:
+        return Method.PLD
+    if tier.accountant is AccountantName.RDP:
+        return Method.RDP
+    findings.append(
+        Finding(
+            code="non_certified_accountant",
+            severity=Severity.WARN,
+            message=(
+                f"the tier asks for '{tier.accountant.value}', an estimate that can understate ε;"
+                " the verdict uses the certified PLD bound instead"
+            ),
+        )
+    )
+    return Method.PLD
+
+
+def _unit_findings(
+    name: str, entries: Sequence[LedgerEntry], tier: Tier | None, unit: str | None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if tier is not None and unit is not None and unit != tier.privacy_unit:
+        findings.append(
+            Finding(
+                code="privacy_unit_differs_from_tier",
+                severity=Severity.WARN,
+                message=(
+                    f"dataset '{name}' is accounted per '{unit}' but its tier names"
+                    f" '{tier.privacy_unit}'"
+                ),
+            )
+        )
+    if unit is None:
+        return findings
+    mismatched = sorted(
+        {e.privacy_unit for e in entries if e.privacy_unit and e.privacy_unit != unit}
+    )
+    for other in mismatched:
+        lines = [str(e.seq) for e in entries if e.privacy_unit == other]
+        findings.append(
+            Finding(
+                code="privacy_unit_mismatch",
+                severity=Severity.FAIL,
+                message=(
+                    f"entries {', '.join(lines[:5])}{'...' if len(lines) > 5 else ''} protect a"
+                    f" '{other}' but the policy requires '{unit}': their ε does not bound the"
+                    f" loss per '{unit}'"
+                ),
+            )
+        )
+    return findings
+
+
+def _accounting_findings(result: Accounting, method: Method) -> list[Finding]:
+    findings: list[Finding] = []
+    if result.method is None:
+        reasons = "; ".join(r.reason or "" for r in (result.pld, result.rdp))
+        findings.append(
+            Finding(
+                code="not_accountable",
+                severity=Severity.FAIL,
+                message=f"no certified accountant can bound this composition: {reasons}",
+            )
+        )
+    elif result.method is not method:
+        chosen = result.result(method)
+        findings.append(
+            Finding(
+                code="accountant_fallback",
+                severity=Severity.INFO,
+                message=(
+                    f"{method.value.upper()} cannot account for this ledger ({chosen.reason});"
+                    f" the verdict uses the certified {result.method.value.upper()} bound"
+                ),
+            )
+        )
+    if result.relation is NeighbouringRelation.REPLACE_ONE:
+        findings.append(
+            Finding(
+                code="replace_one_relation",
+                severity=Severity.INFO,
+                message=(
+                    "fixed-size batches or randomized response are only analysed under the"
+                    " replace-one relation; ε is stated for replace-one, with the sensitivity"
+                    " doubled (noise multiplier halved) relative to add-or-remove"
+                ),
+            )
+        )
+    if math.isinf(result.epsilon) and result.method is not None:
+        findings.append(
+            Finding(
+                code="unbounded",
+                severity=Severity.FAIL,
+                message="the ledger contains a release without a DP guarantee: ε is unbounded",
+            )
+        )
+    return findings
+
+
+def _shuffle_findings(
+    mechanisms: Iterable[Mechanism], delta: float, method: Method
+) -> list[Finding]:
+    shuffled = [m for m in mechanisms if isinstance(m, DpSgd) and m.sampling is Sampling.SHUFFLE]
+    if not shuffled:
+        return []
+    poisson = account([m.as_poisson() for m in shuffled], delta, method)
+    unamplified = account(shuffled, delta, method)
+    return [
+        Finding(
+            code="shuffle_not_amplified",
+            severity=Severity.INFO,
+            message=(
+                f"{len(shuffled)} entr{'y uses' if len(shuffled) == 1 else 'ies use'} shuffled"
+                " batches, which have no certified amplification bound: accounted as one"
+                f" unsampled Gaussian per epoch (ε = {unamplified.epsilon:.4g}); if the batches"
+                f" were truly Poisson-sampled the same entries would give ε = {poisson.epsilon:.4g}"
+            ),
+        )
+    ]
+
+
+def _per_run_findings(
+    entries: Sequence[LedgerEntry], tier: Tier, delta: float, method: Method
+) -> list[Finding]:
+    assert tier.per_run_epsilon is not None
+    runs: dict[str, list[Mechanism]] = defaultdict(list)
+    for entry in entries:
+        runs[entry.run or "(no run name)"].append(entry.mechanism)
+    findings = []
+    for run, members in sorted(runs.items()):
+        epsilon = account(members, delta, method).epsilon
+        if epsilon > tier.per_run_epsilon * (1 + tier.tolerance):
+            findings.append(
+                Finding(
+                    code="per_run_limit_exceeded",
+                    severity=Severity.FAIL,
+                    message=(
+                        f"run '{run}' spent ε = {epsilon:.4g} (sequential bound over its entries),"
+                        f" above the tier's per-run cap {tier.per_run_epsilon:g}"
+                    ),
+                )
+            )
+    return findings
+
+
+def _status(epsilon: float, tier: Tier | None, findings: Sequence[Finding]) -> Status:
+    if any(f.severity is Severity.FAIL for f in findings):
+        return Status.FAIL
+    if tier is not None:
+        if epsilon > tier.epsilon * (1 + tier.tolerance):
+            return Status.FAIL
+        if epsilon >= tier.warn_at * tier.epsilon:
+            return Status.WARN
+    if any(f.severity is Severity.WARN for f in findings):
+        return Status.WARN
+    return Status.PASS
+
+
+def _worst(statuses: Iterable[Status]) -> Status:
+    order = [Status.PASS, Status.WARN, Status.FAIL]
+    return max(statuses, key=order.index, default=Status.PASS)
+
+
+def _sort_key(epsilon: float) -> float:
+    return math.inf if math.isnan(epsilon) else epsilon
+
+
+def _source(path: str | Path | None) -> Source | None:
+    if path is None:
+        return None
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    return Source(path=str(path), sha256=digest)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

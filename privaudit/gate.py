@@ -1,0 +1,228 @@
+"""Assessment → exit code and CI output formats (text, json, junit, github, markdown).
+
+Exit codes (DESIGN.md): 0 within budget (warnings allowed), 1 budget exceeded or the ledger is
+broken, 2 bad input or usage (raised as :class:`privaudit.errors.InputError` before any
+assessment exists).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from xml.etree import ElementTree as ET
+
+from privaudit.assess import Assessment, DatasetAssessment, Finding, Severity, Status
+from privaudit.errors import EXIT_FAIL, EXIT_OK
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    JUNIT = "junit"
+    GITHUB = "github"
+    MARKDOWN = "markdown"
+
+
+def exit_code(assessment: Assessment) -> int:
+    return EXIT_FAIL if assessment.status is Status.FAIL else EXIT_OK
+
+
+def render(assessment: Assessment, output_format: OutputFormat) -> str:
+    renderers = {
+        OutputFormat.TEXT: render_text,
+        OutputFormat.JSON: render_json,
+        OutputFormat.JUNIT: render_junit,
+        OutputFormat.GITHUB: render_github,
+        OutputFormat.MARKDOWN: render_markdown,
+    }
+    return renderers[output_format](assessment)
+
+
+def to_json_data(assessment: Assessment) -> dict[str, object]:
+    """JSON document; an unbounded ε is ``null`` with ``"bounded": false`` beside it."""
+    data = assessment.model_dump(mode="json")
+    for dataset, original in zip(data["datasets"], assessment.datasets, strict=True):
+        dataset["bounded"] = math.isfinite(original.epsilon)
+    return data
+
+
+def render_json(assessment: Assessment) -> str:
+    return json.dumps(to_json_data(assessment), indent=2, allow_nan=False) + "\n"
+
+
+def fmt_epsilon(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.4f}"
+
+
+def fmt_fraction(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "∞"
+    return f"{100 * value:.1f}%"
+
+
+def _limit(ds: DatasetAssessment) -> str:
+    if ds.limit_epsilon is None:
+        return "no limit"
+    text = f"{ds.limit_epsilon:g}"
+    if ds.tolerance:
+        text += f" (+{100 * ds.tolerance:g}% declared tolerance)"
+    return text
+
+
+def render_text(assessment: Assessment) -> str:
+    lines = [f"privaudit: {assessment.status.value.upper()}"]
+    if assessment.ledger is not None:
+        lines.append(
+            f"ledger {assessment.ledger.path}: {assessment.ledger_entries} entries,"
+            f" sha256 {assessment.ledger.sha256[:12]}"
+        )
+    if assessment.policy is not None:
+        lines.append(f"policy {assessment.policy.path}: sha256 {assessment.policy.sha256[:12]}")
+    for finding in assessment.findings:
+        lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
+    for ds in assessment.datasets:
+        method = ds.method.value.upper() if ds.method else "none"
+        lines.append("")
+        lines.append(
+            f"{ds.dataset} [{ds.tier or 'no tier'}] {ds.status.value.upper()}:"
+            f" ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g} ({method},"
+            f" {ds.relation.value}); limit {_limit(ds)}; used {fmt_fraction(ds.used_fraction)}"
+        )
+        lines.append(
+            f"  PLD ε = {fmt_epsilon(ds.epsilon_pld)}   RDP ε = {fmt_epsilon(ds.epsilon_rdp)}"
+            + (f" (order {ds.rdp_order:g})" if ds.rdp_order else "")
+            + f"   entries {ds.entries}"
+            + (f", {len(ds.partitions)} partitions" if len(ds.partitions) > 1 else "")
+        )
+        for finding in ds.findings:
+            lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(assessment: Assessment) -> str:
+    icon = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌"}
+    lines = [
+        f"## privaudit: {icon[assessment.status]} {assessment.status.value}",
+        "",
+    ]
+    for finding in assessment.findings:
+        lines.append(f"- **{finding.severity.value}**: {_md(finding.message)}")
+    if assessment.datasets:
+        lines += [
+            "| dataset | tier | ε | δ | method | PLD ε | RDP ε | limit | used | status |",
+            "|---|---|---:|---:|---|---:|---:|---:|---:|---|",
+        ]
+        for ds in assessment.datasets:
+            lines.append(
+                f"| {_md(ds.dataset)} | {_md(ds.tier or '')} | {fmt_epsilon(ds.epsilon)} |"
+                f" {ds.delta:g} | {ds.method.value if ds.method else 'none'} |"
+                f" {fmt_epsilon(ds.epsilon_pld)} | {fmt_epsilon(ds.epsilon_rdp)} |"
+                f" {_md(_limit(ds))} | {fmt_fraction(ds.used_fraction)} |"
+                f" {icon[ds.status]} {ds.status.value} |"
+            )
+        notes = [(ds.dataset, f) for ds in assessment.datasets for f in ds.findings]
+        if notes:
+            lines += ["", "### Findings", ""]
+            lines += [
+                f"- `{_md(name)}` **{f.severity.value}**: {_md(f.message)}" for name, f in notes
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_github(assessment: Assessment) -> str:
+    """GitHub Actions workflow commands: annotations on the ledger file, one per problem."""
+    command = {Severity.FAIL: "error", Severity.WARN: "warning", Severity.INFO: "notice"}
+    path = assessment.ledger.path if assessment.ledger else ""
+    lines = [
+        f"::{command[f.severity]} file={_gh_property(path)},title=privaudit::{_gh_data(f.message)}"
+        for f in assessment.findings
+    ]
+    for ds in assessment.datasets:
+        summary = (
+            f"{ds.dataset}: ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}, limit"
+            f" {_limit(ds)}, used {fmt_fraction(ds.used_fraction)}"
+        )
+        level = {Status.FAIL: "error", Status.WARN: "warning", Status.PASS: "notice"}[ds.status]
+        title = _gh_property(f"privaudit {ds.dataset} {ds.status.value}")
+        lines.append(f"::{level} file={_gh_property(path)},title={title}::{_gh_data(summary)}")
+        for f in ds.findings:
+            lines.append(
+                f"::{command[f.severity]} file={_gh_property(path)},"
+                f"title={_gh_property('privaudit ' + ds.dataset)}::{_gh_data(f.message)}"
+            )
+    lines.append(f"privaudit: {assessment.status.value}")
+    return "\n".join(lines) + "\n"
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_junit(assessment: Assessment) -> str:
+    """JUnit XML: one test case per dataset; a failed budget is a <failure>."""
+    cases: list[ET.Element] = []
+    for finding in assessment.findings:
+        case = ET.Element("testcase", name="ledger integrity", classname="privaudit.ledger")
+        _junit_outcome(case, finding.severity, finding.message, [finding])
+        cases.append(case)
+    for ds in assessment.datasets:
+        case = ET.Element(
+            "testcase", name=f"{ds.dataset} within budget", classname="privaudit.budget"
+        )
+        message = (
+            f"ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}; limit {_limit(ds)};"
+            f" used {fmt_fraction(ds.used_fraction)}"
+        )
+        severity = {
+            Status.FAIL: Severity.FAIL,
+            Status.WARN: Severity.WARN,
+            Status.PASS: Severity.INFO,
+        }
+        _junit_outcome(case, severity[ds.status], message, list(ds.findings))
+        cases.append(case)
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    suite = ET.Element(
+        "testsuite",
+        name="privaudit",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        timestamp=assessment.generated_at,
+    )
+    suite.extend(cases)
+    suites = ET.Element(
+        "testsuites", name="privaudit", tests=str(len(cases)), failures=str(failures)
+    )
+    suites.append(suite)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
+
+
+def _junit_outcome(
+    case: ET.Element, severity: Severity, message: str, findings: list[Finding]
+) -> None:
+    details = "\n".join(f"{f.severity.value}: {f.message}" for f in findings)
+    if severity is Severity.FAIL:
+        failure = ET.SubElement(case, "failure", message=message, type="privacy_budget")
+        failure.text = details or message
+    else:
+        out = ET.SubElement(case, "system-out")
+        out.text = message + ("\n" + details if details else "")
