@@ -1,0 +1,100 @@
+"""privaudit: differential-privacy accounting and audit for DP-SGD and federated learning.
+
+The public Python API, re-exported from the modules that implement it::
+
+    import privaudit as pa
+
+    run = pa.DpSgd(noise_multiplier=1.1, sampling_rate=256 / 60000, steps=14062)
+    result = pa.account([run], delta=1e-5)          # PLD and RDP side by side
+    result.epsilon                                   # certified verdict (PLD): ≈ 2.382
+
+    pa.append_entry("ledger.jsonl", dataset="mnist", mechanism=run)
+    verdict = pa.assess(pa.read_ledger("ledger.jsonl"), pa.load_policy("policy.yaml"))
+"""
+
+from privaudit.accounting.accountant import (
+    Accounting,
+    Method,
+    MethodResult,
+    PldAccountant,
+    PrivacyAccountant,
+    RdpAccountant,
+    account,
+)
+from privaudit.accounting.dp_events import NeighbouringRelation, to_dp_event
+from privaudit.assess import Assessment, DatasetAssessment, Finding, Status, assess
+from privaudit.errors import (
+    BudgetExceededError,
+    InputError,
+    LedgerIntegrityError,
+    PrivauditError,
+    UnsupportedMechanismError,
+)
+from privaudit.ledger import Ledger, LedgerEntry, append_entry, read_ledger
+from privaudit.mechanisms import (
+    Composed,
+    DistributedGaussian,
+    DpFedAvg,
+    DpSgd,
+    Gaussian,
+    Laplace,
+    Mechanism,
+    NonPrivate,
+    PoissonSampled,
+    RandomizedResponse,
+    SampledWithoutReplacement,
+    Sampling,
+    SelfComposed,
+    mechanism_to_json,
+    parse_mechanism,
+)
+from privaudit.policy import DatasetSpec, Policy, Tier, load_policy, parse_policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accounting",
+    "Assessment",
+    "BudgetExceededError",
+    "Composed",
+    "DatasetAssessment",
+    "DatasetSpec",
+    "DistributedGaussian",
+    "DpFedAvg",
+    "DpSgd",
+    "Finding",
+    "Gaussian",
+    "InputError",
+    "Laplace",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerIntegrityError",
+    "Mechanism",
+    "Method",
+    "MethodResult",
+    "NeighbouringRelation",
+    "NonPrivate",
+    "PldAccountant",
+    "PoissonSampled",
+    "Policy",
+    "PrivacyAccountant",
+    "PrivauditError",
+    "RandomizedResponse",
+    "RdpAccountant",
+    "SampledWithoutReplacement",
+    "Sampling",
+    "SelfComposed",
+    "Status",
+    "Tier",
+    "UnsupportedMechanismError",
+    "__version__",
+    "account",
+    "append_entry",
+    "assess",
+    "load_policy",
+    "mechanism_to_json",
+    "parse_mechanism",
+    "parse_policy",
+    "read_ledger",
+    "to_dp_event",
+]

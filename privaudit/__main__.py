@@ -1,0 +1,5 @@
+"""``python -m privaudit`` runs the command line."""
+
+from privaudit.cli import run
+
+run()
