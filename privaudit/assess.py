@@ -336,12 +336,13 @@ def _accounting_findings(result: Accounting, method: Method) -> list[Finding]:
         )
     elif result.method is not method:
         chosen = result.result(method)
+        why = chosen.reason or f"its bound is infinite at δ = {result.delta:g}"
         findings.append(
             Finding(
                 code="accountant_fallback",
                 severity=Severity.INFO,
                 message=(
-                    f"{method.value.upper()} cannot account for this ledger ({chosen.reason});"
+                    f"{method.value.upper()} cannot bound this ledger ({why});"
                     f" the verdict uses the certified {result.method.value.upper()} bound"
                 ),
             )
@@ -363,7 +364,10 @@ def _accounting_findings(result: Accounting, method: Method) -> list[Finding]:
             Finding(
                 code="unbounded",
                 severity=Severity.FAIL,
-                message="the ledger contains a release without a DP guarantee: ε is unbounded",
+                message=(
+                    f"ε is unbounded at δ = {result.delta:g}: the ledger holds a release without a"
+                    " DP guarantee, or noise too small for any finite bound"
+                ),
             )
         )
     return findings

@@ -7,7 +7,9 @@ or usage, always as one line naming the file, field and problem, never a traceba
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
 from enum import StrEnum
@@ -29,6 +31,9 @@ from privaudit.errors import (
 from privaudit.ledger import append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json, strict_json_loads
 from privaudit.policy import load_policy, policy_json_schema, starter_policy_text
+
+_LIBRARY_ARGUMENT = "<argument>"
+"""How the library names the source of a bad Python argument (see privaudit.ledger)."""
 
 app = typer.Typer(
     name="privaudit",
@@ -140,15 +145,22 @@ def ledger_add(
     if meta is not None:
         meta_text, meta_source = _read_argument(meta, "--meta")
         meta_data = _json_object(meta_text, meta_source)
-    entry = append_entry(
-        ledger,
-        dataset=dataset,
-        mechanism=parsed,
-        partition=partition,
-        privacy_unit=privacy_unit,
-        run=run,
-        meta=meta_data,
-    )
+    try:
+        entry = append_entry(
+            ledger,
+            dataset=dataset,
+            mechanism=parsed,
+            partition=partition,
+            privacy_unit=privacy_unit,
+            run=run,
+            meta=meta_data,
+        )
+    except InputError as error:
+        if error.source != _LIBRARY_ARGUMENT or not error.field:
+            raise
+        # The library names its own arguments; name the option the user typed instead.
+        name = re.split(r"[.\[:]", error.field, maxsplit=1)[0]
+        raise InputError(f"--{name.replace('_', '-')}", error.field, error.problem) from None
     if output_format is SummaryFormat.JSON:
         _emit_json(
             entry.model_dump(mode="json") | {"mechanism": mechanism_to_json(entry.mechanism)}
@@ -221,6 +233,11 @@ def _finish(
 ) -> None:
     if delta is not None and not (0 < delta < 1):
         raise InputError("--delta", None, f"must be in (0, 1); found {delta!r}")
+    if output is not None:
+        # Writing the report over an input would destroy the evidence it reports on.
+        for name, path in (("ledger", ledger_path), ("policy", policy_path)):
+            if path is not None and output.resolve() == path.resolve():
+                raise InputError(str(output), None, f"is the {name} file; expected another path")
     policy = load_policy(policy_path) if policy_path is not None else None
     try:
         ledger = read_ledger(ledger_path)
@@ -263,13 +280,21 @@ def _atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
     if not path.parent.exists():
         raise InputError(str(path), None, f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if path.is_dir():
+        raise InputError(str(path), None, "is a folder; expected a file path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp).replace(path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -277,6 +302,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    # dp_accounting logs through absl (e.g. RDP orders it drops as non-convergent, which only
+    # makes the bound more conservative); stderr is for our own one-line messages.
+    logging.getLogger("absl").setLevel(logging.ERROR)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="privaudit", standalone_mode=False)
@@ -295,6 +323,16 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(message + "\n")
             return EXIT_USAGE
         sys.stderr.write(f"privaudit: error: {' '.join(message.split())}\n")
+        return EXIT_USAGE
+    except Exception as error:
+        # A bug, not a verdict: fail closed with one line (PRIVAUDIT_DEBUG=1 shows the traceback).
+        if os.environ.get("PRIVAUDIT_DEBUG"):
+            raise
+        problem = " ".join(str(error).split())[:300]
+        sys.stderr.write(
+            f"privaudit: internal error: {type(error).__name__}: {problem}"
+            " (a bug in privaudit; rerun with PRIVAUDIT_DEBUG=1 for the traceback)\n"
+        )
         return EXIT_USAGE
     return result if isinstance(result, int) else EXIT_OK
 

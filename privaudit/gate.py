@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from enum import StrEnum
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from privaudit.assess import Assessment, DatasetAssessment, Finding, Severity, Status
@@ -41,7 +43,9 @@ def render(assessment: Assessment, output_format: OutputFormat) -> str:
 
 def to_json_data(assessment: Assessment) -> dict[str, object]:
     """JSON document; an unbounded ε is ``null`` with ``"bounded": false`` beside it."""
-    data = assessment.model_dump(mode="json")
+    # model_dump(mode="json") keeps inf as a float, which JSON cannot hold; Pydantic's JSON
+    # serialiser writes every non-finite float (ε, used fraction, partition ε) as null.
+    data: dict[str, Any] = json.loads(assessment.model_dump_json())
     for dataset, original in zip(data["datasets"], assessment.datasets, strict=True):
         dataset["bounded"] = math.isfinite(original.epsilon)
     return data
@@ -103,7 +107,9 @@ def render_text(assessment: Assessment) -> str:
         )
         for finding in ds.findings:
             lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
-    return "\n".join(lines) + "\n"
+    # Ids, run names and units come from the ledger: escape control characters so a crafted
+    # entry cannot rewrite the terminal (ANSI escapes) or forge lines in a CI log.
+    return "\n".join(_printable(line) for line in lines) + "\n"
 
 
 def render_markdown(assessment: Assessment) -> str:
@@ -137,7 +143,15 @@ def render_markdown(assessment: Assessment) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # CommonMark ends a line at CR as well as LF: either would cut a table row in two.
+    return _printable(text.replace("|", "\\|").replace("\r", " ").replace("\n", " "))
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def render_github(assessment: Assessment) -> str:
@@ -182,7 +196,7 @@ def render_junit(assessment: Assessment) -> str:
         cases.append(case)
     for ds in assessment.datasets:
         case = ET.Element(
-            "testcase", name=f"{ds.dataset} within budget", classname="privaudit.budget"
+            "testcase", name=_xml_safe(f"{ds.dataset} within budget"), classname="privaudit.budget"
         )
         message = (
             f"ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}; limit {_limit(ds)};"
@@ -219,10 +233,20 @@ def render_junit(assessment: Assessment) -> str:
 def _junit_outcome(
     case: ET.Element, severity: Severity, message: str, findings: list[Finding]
 ) -> None:
-    details = "\n".join(f"{f.severity.value}: {f.message}" for f in findings)
+    message = _xml_safe(message)
+    details = _xml_safe("\n".join(f"{f.severity.value}: {f.message}" for f in findings))
     if severity is Severity.FAIL:
         failure = ET.SubElement(case, "failure", message=message, type="privacy_budget")
         failure.text = details or message
     else:
         out = ET.SubElement(case, "system-out")
         out.text = message + ("\n" + details if details else "")
+
+
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    # ElementTree escapes <, & and quotes but writes control characters as they are, which no
+    # XML parser reads back. Run names and privacy units come from the ledger and may hold them.
+    return _XML_ILLEGAL.sub(lambda match: repr(match.group())[1:-1], text)

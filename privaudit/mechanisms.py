@@ -161,8 +161,9 @@ class DpSgd(_Node):
 
     @property
     def epochs(self) -> int:
-        """Passes over the data, rounded up (a partial epoch counts as a full one)."""
-        return max(1, math.ceil(self.steps * self.sampling_rate - 1e-9))
+        """Passes over the data, rounded up (a partial epoch counts as a full one; float rounding
+        can only add an epoch, never drop one)."""
+        return max(1, math.ceil(self.steps * self.sampling_rate))
 
     def expand(self) -> Mechanism:
         gaussian = Gaussian(noise_multiplier=self.noise_multiplier)

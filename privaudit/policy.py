@@ -131,7 +131,12 @@ class Tier(BaseModel):
     tolerance: float = Field(
         default=0.0,
         ge=0,
-        description="Declared relative slack on the ε cap (≥ 0); printed with every verdict.",
+        le=0.5,
+        description=(
+            "Declared relative slack on the ε cap, at most 0.5 (a cap that may be exceeded by"
+            " more than half is a different cap: raise epsilon instead); printed with every"
+            " verdict."
+        ),
     )
 
     @field_validator("per_run_epsilon")

@@ -123,12 +123,10 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 def test_yaml_scientific_notation_without_dot_reads_as_float(
     tmp_path: Path, text: str, expected: float
 ) -> None:
-    path = write(
-        tmp_path, "p.yaml", f"tiers:\n  t: {{epsilon: 1, delta: 0.5, tolerance: {text}}}\n"
-    )
-    tolerance = load_policy(path).tiers["t"].tolerance
-    assert isinstance(tolerance, float)
-    assert tolerance == expected
+    path = write(tmp_path, "p.yaml", f"tiers:\n  t: {{epsilon: {text}, delta: 0.5}}\n")
+    epsilon = load_policy(path).tiers["t"].epsilon
+    assert isinstance(epsilon, float)
+    assert epsilon == expected
 
 
 def test_yaml_integers_still_read_as_integers(tmp_path: Path) -> None:
@@ -835,3 +833,9 @@ def test_valid_policies_round_trip_through_json_and_yaml(
     assert parse_policy(dumped, "<dump>") == policy
     assert load_policy(write(directory, "round.json", json.dumps(dumped))) == policy
     assert load_policy(write(directory, "round.yaml", yaml.safe_dump(dumped))) == policy
+
+
+def test_tolerance_above_half_the_cap_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "tiers:\n  t: {epsilon: 1, delta: 1e-6, tolerance: 0.6}\n")
+    with pytest.raises(InputError, match=r"tiers\.t\.tolerance"):
+        load_policy(path)

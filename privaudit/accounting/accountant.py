@@ -15,6 +15,7 @@ composition with a dry run before composing anything, so a failure leaves nothin
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -35,7 +36,7 @@ from privaudit.accounting.dp_events import (
     to_dp_event,
 )
 from privaudit.errors import InputError, UnsupportedMechanismError
-from privaudit.mechanisms import Mechanism
+from privaudit.mechanisms import Gaussian, Mechanism
 
 DEFAULT_PLD_DISCRETISATION = 1e-4
 """dp_accounting's default value-discretisation interval; within 0.1% of exact on DP-SGD."""
@@ -295,6 +296,12 @@ def _pld_of(
     ones is safe. The accountant's internal ``_pld`` is read because dp_accounting offers no
     public way to build a PLD from an event; the version is pinned in pyproject.toml.
     """
+    if count > 1 and not isinstance(mechanism, Gaussian):
+        # Building one step's PLD is the expensive part (~0.2 s for a subsampled Gaussian);
+        # self-composition by FFT is cheap, so every count of a mechanism shares one step PLD.
+        # (An unsampled Gaussian is built directly for the count: σ/√count is exact.)
+        step, non_private = _pld_of(mechanism, 1, relation, discretisation)
+        return (None, True) if non_private else (step.self_compose(count), False)
     backend = pld_privacy_accountant.PLDAccountant(
         neighboring_relation=_DP_RELATION[relation],
         value_discretization_interval=discretisation,
@@ -355,7 +362,7 @@ def _account_cached(
     rdp = _run(RdpAccountant(relation, orders), counts, delta)
     chosen = pld if method is Method.PLD else rdp
     fallback = rdp if method is Method.PLD else pld
-    verdict = chosen if chosen.supported else fallback if fallback.supported else None
+    verdict = _verdict(chosen, fallback)
     return Accounting(
         delta=delta,
         relation=relation,
@@ -364,6 +371,19 @@ def _account_cached(
         method=None if verdict is None else verdict.method,
         epsilon=math.inf if verdict is None or verdict.epsilon is None else verdict.epsilon,
     )
+
+
+def _verdict(chosen: MethodResult, fallback: MethodResult) -> MethodResult | None:
+    """The requested backend's bound, unless it has none (unsupported, or infinite where the
+    other certified backend is finite, e.g. PLD below its truncated tail mass at tiny δ)."""
+
+    def finite(result: MethodResult) -> bool:
+        return result.supported and result.epsilon is not None and math.isfinite(result.epsilon)
+
+    for candidate in (chosen, fallback):
+        if finite(candidate):
+            return candidate
+    return chosen if chosen.supported else fallback if fallback.supported else None
 
 
 def _flatten_counts(weighted: Mapping[Mechanism, int]) -> Counter[Mechanism]:
@@ -380,23 +400,39 @@ def _run(
     for mechanism, _ in counts:
         reason = accountant.unsupported_reason(mechanism)
         if reason is not None:
-            return MethodResult(
-                method=accountant.method,
-                supported=False,
-                delta=delta,
-                reason=reason,
-                settings=accountant.settings,
-            )
-    # A fixed order makes the float rounding, and so the printed digits, reproducible.
-    for mechanism, count in counts:
-        accountant.compose(mechanism, count)
-    epsilon = accountant.get_epsilon(delta) if counts else 0.0
+            return _unsupported(accountant, delta, reason)
+    try:
+        # Extreme but legal parameters (σ = 1e-300, 10^23 steps) can overflow inside the
+        # backend; that is a failure to bound, never a reason to crash or to report a number.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # A fixed order makes the float rounding, and so the printed digits, reproducible.
+            for mechanism, count in counts:
+                accountant.compose(mechanism, count)
+            epsilon = accountant.get_epsilon(delta) if counts else 0.0
+            order = accountant.optimal_order(delta) if counts else None
+    except (ArithmeticError, ValueError, MemoryError) as error:
+        return _unsupported(
+            accountant, delta, f"numerical failure: {type(error).__name__}: {error}"
+        )
+    if math.isnan(epsilon) or epsilon < 0:
+        return _unsupported(accountant, delta, f"numerical failure: ε came out as {epsilon!r}")
     return MethodResult(
         method=accountant.method,
         supported=True,
         epsilon=epsilon,
         delta=delta,
-        rdp_order=accountant.optimal_order(delta) if counts else None,
+        rdp_order=order,
+        settings=accountant.settings,
+    )
+
+
+def _unsupported(accountant: PrivacyAccountant, delta: float, reason: str) -> MethodResult:
+    return MethodResult(
+        method=accountant.method,
+        supported=False,
+        delta=delta,
+        reason=" ".join(reason.split()),
         settings=accountant.settings,
     )
 
