@@ -35,8 +35,9 @@ from privaudit.accounting.dp_events import (
     required_relation,
     to_dp_event,
 )
+from privaudit.accounting.fast_pld import subsampled_gaussian_pld
 from privaudit.errors import InputError, UnsupportedMechanismError
-from privaudit.mechanisms import Gaussian, Mechanism
+from privaudit.mechanisms import Gaussian, Mechanism, PoissonSampled
 
 DEFAULT_PLD_DISCRETISATION = 1e-4
 """dp_accounting's default value-discretisation interval; within 0.1% of exact on DP-SGD."""
@@ -302,6 +303,15 @@ def _pld_of(
         # (An unsampled Gaussian is built directly for the count: σ/√count is exact.)
         step, non_private = _pld_of(mechanism, 1, relation, discretisation)
         return (None, True) if non_private else (step.self_compose(count), False)
+    if relation is NeighbouringRelation.ADD_OR_REMOVE_ONE:
+        if isinstance(mechanism, Gaussian):
+            sigma = mechanism.noise_multiplier / math.sqrt(count)
+            return subsampled_gaussian_pld(sigma, 1.0, discretisation), False
+        if isinstance(mechanism, PoissonSampled) and isinstance(mechanism.event, Gaussian):
+            pld = subsampled_gaussian_pld(
+                mechanism.event.noise_multiplier, mechanism.sampling_rate, discretisation
+            )
+            return pld, False
     backend = pld_privacy_accountant.PLDAccountant(
         neighboring_relation=_DP_RELATION[relation],
         value_discretization_interval=discretisation,
