@@ -28,8 +28,9 @@ from privaudit.errors import (
     LedgerIntegrityError,
     PrivauditError,
 )
+from privaudit.jsontext import load_json
 from privaudit.ledger import append_entry, read_ledger
-from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json, strict_json_loads
+from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
 from privaudit.policy import load_policy, policy_json_schema, starter_policy_text
 
 _LIBRARY_ARGUMENT = "<argument>"
@@ -266,7 +267,7 @@ def _read_argument(value: str, option: str) -> tuple[str, str]:
 
 
 def _json_object(text: str, source: str) -> dict[str, Any]:
-    data = strict_json_loads(text, source)
+    data = load_json(text, source)
     if not isinstance(data, dict):
         raise InputError(source, None, f"expected a JSON object; found {type(data).__name__}")
     return data

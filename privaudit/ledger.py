@@ -59,6 +59,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from privaudit.errors import InputError, LedgerIntegrityError, describe_value, location
+from privaudit.jsontext import DuplicateKeyError, unique_keys
 from privaudit.mechanisms import Mechanism, mechanism_to_json, parse_mechanism
 
 __all__ = [
@@ -456,25 +457,6 @@ def _format_time(time: datetime | str | None) -> str:
 # --- verification ------------------------------------------------------------------------------
 
 
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json.loads keeps the last of repeated keys; two readers could then disagree about a line
-    # whose hash verifies, so a repeated key is refused.
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKeyError(key)
-            seen.add(key)
-    return obj
-
-
 @dataclass(frozen=True, slots=True)
 class _Verified:
     """A byte prefix of a ledger file that verified, kept to skip re-validating it next time."""
@@ -576,8 +558,8 @@ def _parse_line(raw: str, number: int, source: str, cut_short: bool) -> object:
             source, number, "is blank; a ledger has one entry on every line (the file was edited)"
         )
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates)
-    except _DuplicateKeyError as error:
+        return json.loads(raw, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as error:
         raise InputError(
             source, f"line {number}", f"the key {error.key!r} appears twice in one object"
         ) from None

@@ -18,7 +18,6 @@ imports or calls anything named in the data (dp_accounting's ``from_named_tuple`
 
 from __future__ import annotations
 
-import json
 import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -26,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from privaudit.errors import InputError, describe_value, location
+from privaudit.jsontext import load_json
 
 
 class _Node(BaseModel):
@@ -304,37 +304,7 @@ def parse_mechanism(
 
 def mechanism_from_json_text(text: str, source: str = "<mechanism>") -> Mechanism:
     """Parse JSON text (duplicate keys and NaN/Infinity refused) into a mechanism."""
-    return parse_mechanism(strict_json_loads(text, source), source, "mechanism")
-
-
-def strict_json_loads(text: str, source: str) -> Any:
-    """``json.loads`` that refuses duplicate keys and the non-JSON constants NaN and Infinity,
-    turning every problem into a one-line :class:`InputError`."""
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except _DuplicateKeyError as error:
-        raise InputError(source, str(error), "duplicate key") from None
-    except ValueError as error:
-        raise InputError(source, None, f"expected JSON; {error}") from None
-    except RecursionError:
-        raise InputError(source, None, "expected JSON; found nesting too deep to read") from None
-
-
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    return parse_mechanism(load_json(text, source), source, "mechanism")
 
 
 def mechanism_to_json(mechanism: Mechanism) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import re
 import tomllib
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from privaudit.errors import InputError, describe_value, from_validation_error, location
+from privaudit.jsontext import load_json
 
 __all__ = [
     "CERTIFIED_ACCOUNTANTS",
@@ -415,31 +415,7 @@ def _read_toml(text: str, source: str) -> object:
 
 
 def _read_json(text: str, source: str) -> object:
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise InputError(
-                    source, None, f"invalid JSON: expected unique keys; found {key!r} twice"
-                )
-            result[key] = value
-        return result
-
-    def no_constant(name: str) -> object:
-        raise InputError(source, None, f"invalid JSON: expected a finite number; found {name}")
-
-    try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant)
-    except InputError:
-        raise
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            source, f"line {exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise InputError(source, None, "invalid JSON: nested too deeply") from None
-    except Exception as exc:  # e.g. an integer longer than Python converts
-        raise InputError(source, None, f"invalid JSON: {exc}") from None
+    return load_json(text, source)
 
 
 _LEAF_TYPES: Final = (str, int, float, bool, type(None), dt.date, dt.datetime, dt.time)

@@ -805,7 +805,7 @@ BAD_INPUTS = [
     Bad(
         "bad-meta-json",
         _add(json.dumps(GAUSSIAN_2), "--meta", "{not json"),
-        ("--meta", "expected JSON"),
+        ("--meta", "invalid JSON"),
     ),
     Bad(
         "meta-not-an-object",

@@ -282,12 +282,12 @@ def test_a_deep_but_bounded_tree_is_accepted() -> None:
 
 @pytest.mark.parametrize("text", ['{"type": "gaussian", "noise_multiplier": NaN}', "Infinity"])
 def test_json_text_with_non_json_constants_is_refused(text: str) -> None:
-    with pytest.raises(InputError, match="not a number JSON allows"):
+    with pytest.raises(InputError, match="expected a finite number"):
         mechanism_from_json_text(text)
 
 
 def test_json_text_with_duplicate_keys_is_refused() -> None:
-    with pytest.raises(InputError, match="duplicate key"):
+    with pytest.raises(InputError, match="found .noise_multiplier. twice"):
         mechanism_from_json_text(
             '{"type": "gaussian", "noise_multiplier": 1, "noise_multiplier": 9}'
         )
