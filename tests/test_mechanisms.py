@@ -287,7 +287,7 @@ def test_json_text_with_non_json_constants_is_refused(text: str) -> None:
 
 
 def test_json_text_with_duplicate_keys_is_refused() -> None:
-    with pytest.raises(InputError, match="found .noise_multiplier. twice"):
+    with pytest.raises(InputError, match=r"found 'noise_multiplier' twice"):
         mechanism_from_json_text(
             '{"type": "gaussian", "noise_multiplier": 1, "noise_multiplier": 9}'
         )
