@@ -90,6 +90,11 @@ class DatasetAssessment(BaseModel):
     findings: tuple[Finding, ...]
     partitions: tuple[PartitionResult, ...]
     settings: dict[str, Any]
+    epsilon_query: float | None = None
+    """The ε at which δ was asked for (``privaudit account --epsilon``), if it was."""
+    delta_at_epsilon: float | None = None
+    delta_at_epsilon_pld: float | None = None
+    delta_at_epsilon_rdp: float | None = None
 
 
 class Source(BaseModel):
@@ -126,11 +131,13 @@ def assess(
     *,
     policy_path: str | Path | None = None,
     delta: float | None = None,
+    epsilon: float | None = None,
 ) -> Assessment:
     """Account every dataset of ``ledger`` and judge it against ``policy`` (if given).
 
     ``delta`` overrides the tiers' δ (and is required in spirit when there is no policy; it
-    defaults to :data:`DEFAULT_DELTA`).
+    defaults to :data:`DEFAULT_DELTA`). With ``epsilon``, each dataset also reports δ at that ε
+    (the maximum over its partitions, as for ε).
     """
     by_dataset: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in ledger.entries:
@@ -139,7 +146,8 @@ def assess(
     if policy is not None:
         names += [name for name in policy.datasets if name not in by_dataset]
     results = tuple(
-        _assess_dataset(name, by_dataset.get(name, []), policy, delta) for name in sorted(names)
+        _assess_dataset(name, by_dataset.get(name, []), policy, delta, epsilon)
+        for name in sorted(names)
     )
     return Assessment(
         status=_worst(r.status for r in results),
@@ -173,7 +181,11 @@ def broken_ledger_assessment(
 
 
 def _assess_dataset(
-    name: str, entries: Sequence[LedgerEntry], policy: Policy | None, delta: float | None
+    name: str,
+    entries: Sequence[LedgerEntry],
+    policy: Policy | None,
+    delta: float | None,
+    epsilon: float | None = None,
 ) -> DatasetAssessment:
     findings: list[Finding] = []
     tier_name = policy.datasets[name].tier if policy and name in policy.datasets else None
@@ -195,16 +207,21 @@ def _assess_dataset(
     mechanisms = [entry.mechanism for entry in entries]
     partitions = _partition(entries)
     per_partition: list[tuple[str | None, int, Accounting]] = [
-        (part, len(members), account(members, target_delta, method)) for part, members in partitions
+        (part, len(members), account(members, target_delta, method, epsilon=epsilon))
+        for part, members in partitions
     ]
-    worst = max(per_partition, key=lambda item: _sort_key(item[2].epsilon), default=None)
-    overall = worst[2] if worst else account([], target_delta, method)
+    # Disjoint partitions compose in parallel: every figure is the maximum over partitions.
+    results = [acc for _, _, acc in per_partition] or [
+        account([], target_delta, method, epsilon=epsilon)
+    ]
+    overall = max(results, key=lambda acc: _sort_key(acc.epsilon))
 
     unit = (spec.privacy_unit if spec and spec.privacy_unit else None) or (
         tier.privacy_unit if tier else None
     )
     findings += _unit_findings(name, entries, tier, unit)
-    findings += _accounting_findings(overall, method)
+    for result in results:
+        findings += [f for f in _accounting_findings(result, method) if f not in findings]
     findings += _shuffle_findings(mechanisms, target_delta, method)
     if spec is not None and tier is not None and target_delta >= 1 / spec.size:
         findings.append(
@@ -234,8 +251,8 @@ def _assess_dataset(
         delta=target_delta,
         method=overall.method,
         relation=overall.relation,
-        epsilon_pld=overall.pld.epsilon,
-        epsilon_rdp=overall.rdp.epsilon,
+        epsilon_pld=_max_or_none(acc.pld.epsilon for acc in results),
+        epsilon_rdp=_max_or_none(acc.rdp.epsilon for acc in results),
         rdp_order=overall.rdp.rdp_order,
         limit_epsilon=limit,
         limit_delta=tier.delta if tier else None,
@@ -255,7 +272,19 @@ def _assess_dataset(
             for part, count, acc in per_partition
         ),
         settings={"pld": overall.pld.settings, "rdp": overall.rdp.settings},
+        epsilon_query=epsilon,
+        delta_at_epsilon=_max_or_none(acc.delta_at_epsilon for acc in results),
+        delta_at_epsilon_pld=_max_or_none(acc.pld.delta_at_epsilon for acc in results),
+        delta_at_epsilon_rdp=_max_or_none(acc.rdp.delta_at_epsilon for acc in results),
     )
+
+
+def _max_or_none(values: Iterable[float | None]) -> float | None:
+    """Maximum over partitions; unknown (None) if any partition's value is unknown."""
+    collected = list(values)
+    if not collected or any(v is None for v in collected):
+        return None
+    return max(v for v in collected if v is not None)
 
 
 def _partition(entries: Sequence[LedgerEntry]) -> list[tuple[str | None, list[Mechanism]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -202,10 +203,13 @@ def account_command(
         float | None,
         typer.Option(help=f"δ for every dataset (default: the tier's δ, else {DEFAULT_DELTA:g})."),
     ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Also report δ at this ε for every dataset.")
+    ] = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
-    """ε (PLD and RDP side by side) for every dataset in LEDGER."""
-    _finish(ledger, policy, delta, gate.OutputFormat(output_format.value), None)
+    """ε (PLD and RDP side by side) for every dataset in LEDGER, and δ at --epsilon."""
+    _finish(ledger, policy, delta, gate.OutputFormat(output_format.value), None, epsilon)
 
 
 @app.command("check")
@@ -231,9 +235,12 @@ def _finish(
     delta: float | None,
     output_format: gate.OutputFormat,
     output: Path | None,
+    epsilon: float | None = None,
 ) -> None:
     if delta is not None and not (0 < delta < 1):
         raise InputError("--delta", None, f"must be in (0, 1); found {delta!r}")
+    if epsilon is not None and not (0 <= epsilon < math.inf):
+        raise InputError("--epsilon", None, f"must be a finite number >= 0; found {epsilon!r}")
     if output is not None:
         # Writing the report over an input would destroy the evidence it reports on.
         for name, path in (("ledger", ledger_path), ("policy", policy_path)):
@@ -246,7 +253,7 @@ def _finish(
         sys.stderr.write(f"privaudit: {broken}\n")
         result = broken_ledger_assessment(ledger_path, str(broken), policy_path=policy_path)
     else:
-        result = assess(ledger, policy, policy_path=policy_path, delta=delta)
+        result = assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
     rendered = gate.render(result, output_format)
     if output is not None:
         _atomic_write(output, rendered)

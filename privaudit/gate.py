@@ -63,6 +63,10 @@ def fmt_epsilon(value: float | None) -> str:
     return f"{value:.4f}"
 
 
+def fmt_delta(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def fmt_fraction(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -105,6 +109,12 @@ def render_text(assessment: Assessment) -> str:
             + f"   entries {ds.entries}"
             + (f", {len(ds.partitions)} partitions" if len(ds.partitions) > 1 else "")
         )
+        if ds.epsilon_query is not None:
+            lines.append(
+                f"  δ at ε = {ds.epsilon_query:g}: {fmt_delta(ds.delta_at_epsilon)}"
+                f" (PLD {fmt_delta(ds.delta_at_epsilon_pld)},"
+                f" RDP {fmt_delta(ds.delta_at_epsilon_rdp)})"
+            )
         for finding in ds.findings:
             lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
     # Ids, run names and units come from the ledger: escape control characters so a crafted

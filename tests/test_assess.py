@@ -23,7 +23,7 @@ from privaudit.errors import LedgerIntegrityError
 from privaudit.ledger import Ledger, append_entry, read_ledger
 from privaudit.mechanisms import DpSgd, Gaussian, Sampling
 from privaudit.policy import Policy, parse_policy
-from tests.accounting.oracles import gaussian_epsilon
+from tests.accounting.oracles import gaussian_delta, gaussian_epsilon
 
 PLD_TIGHTNESS = 0.005  # DESIGN.md: PLD within 0.5% of the exact value, never below it
 DELTA = 1e-6
@@ -467,3 +467,18 @@ def test_broken_ledger_assessment_fails_with_a_chain_finding(tmp_path: Path) -> 
     assert (finding.code, finding.severity) == ("ledger_chain_broken", Severity.FAIL)
     assert "line 2" in finding.message
     assert assessment.ledger is not None and assessment.ledger.path == str(path)
+
+
+def test_delta_at_epsilon_is_the_maximum_over_partitions(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    append_entry(
+        path, dataset="ds", partition="a", mechanism={"type": "gaussian", "noise_multiplier": 1.0}
+    )
+    append_entry(
+        path, dataset="ds", partition="b", mechanism={"type": "gaussian", "noise_multiplier": 3.0}
+    )
+    [dataset] = assess(read_ledger(path), epsilon=0.5).datasets
+    exact_a = gaussian_delta(0.5, 1.0)
+    assert dataset.epsilon_query == 0.5
+    assert dataset.delta_at_epsilon is not None
+    assert exact_a <= dataset.delta_at_epsilon <= exact_a * 1.01

@@ -74,6 +74,8 @@ class MethodResult(BaseModel):
     """Why the backend could not account for the composition, when it could not."""
     rdp_order: float | None = None
     settings: dict[str, Any]
+    delta_at_epsilon: float | None = None
+    """δ at the queried ε (``Accounting.epsilon_query``), when one was asked for."""
 
 
 class Accounting(BaseModel):
@@ -89,6 +91,9 @@ class Accounting(BaseModel):
     """The backend whose ε is the verdict (the requested one if it can, else the other)."""
     epsilon: float
     """Verdict ε: the chosen backend's bound, ``inf`` when neither backend can account."""
+    epsilon_query: float | None = None
+    delta_at_epsilon: float | None = None
+    """The verdict backend's δ at ``epsilon_query`` (1.0 when neither backend can account)."""
 
     def result(self, method: Method) -> MethodResult:
         return self.pld if method is Method.PLD else self.rdp
@@ -342,19 +347,32 @@ def account(
     *,
     discretisation: float = DEFAULT_PLD_DISCRETISATION,
     orders: Iterable[float] = DEFAULT_RDP_ORDERS,
+    epsilon: float | None = None,
 ) -> Accounting:
-    """ε at ``delta`` for the sequential composition of ``mechanisms`` with both backends.
+    """ε at ``delta`` for the sequential composition of ``mechanisms`` with both backends,
+    and, if ``epsilon`` is given, δ at that ε too.
 
     The neighbouring relation is add-or-remove-one unless a release is only defined under
     replace-one. The verdict uses ``method`` when it can account for every release, else the
     other certified backend; when neither can, the verdict ε is ``inf`` (never a guess).
     """
     _check_probability("delta", delta)
+    if epsilon is not None and not (isinstance(epsilon, float | int) and 0 <= epsilon < math.inf):
+        raise InputError(
+            "<argument>", "epsilon", f"must be a finite number >= 0; found {epsilon!r}"
+        )
     counts = (
         flatten(mechanisms) if not isinstance(mechanisms, Mapping) else _flatten_counts(mechanisms)
     )
     key = tuple(sorted(counts.items(), key=lambda item: item[0].describe()))
-    return _account_cached(key, delta, method, discretisation, tuple(float(a) for a in orders))
+    return _account_cached(
+        key,
+        delta,
+        method,
+        discretisation,
+        tuple(float(a) for a in orders),
+        None if epsilon is None else float(epsilon),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -364,12 +382,13 @@ def _account_cached(
     method: Method,
     discretisation: float,
     orders: tuple[float, ...],
+    epsilon: float | None,
 ) -> Accounting:
     # Partitions that hold the same releases (FL silos running the same schedule) and repeated
     # questions about one composition are answered once per process.
     relation = required_relation(mechanism for mechanism, _ in counts)
-    pld = _run(PldAccountant(relation, discretisation), counts, delta)
-    rdp = _run(RdpAccountant(relation, orders), counts, delta)
+    pld = _run(PldAccountant(relation, discretisation), counts, delta, epsilon)
+    rdp = _run(RdpAccountant(relation, orders), counts, delta, epsilon)
     chosen = pld if method is Method.PLD else rdp
     fallback = rdp if method is Method.PLD else pld
     verdict = _verdict(chosen, fallback)
@@ -380,6 +399,12 @@ def _account_cached(
         rdp=rdp,
         method=None if verdict is None else verdict.method,
         epsilon=math.inf if verdict is None or verdict.epsilon is None else verdict.epsilon,
+        epsilon_query=epsilon,
+        delta_at_epsilon=None
+        if epsilon is None
+        else 1.0
+        if verdict is None or verdict.delta_at_epsilon is None
+        else verdict.delta_at_epsilon,
     )
 
 
@@ -405,7 +430,10 @@ def _flatten_counts(weighted: Mapping[Mechanism, int]) -> Counter[Mechanism]:
 
 
 def _run(
-    accountant: PrivacyAccountant, counts: tuple[tuple[Mechanism, int], ...], delta: float
+    accountant: PrivacyAccountant,
+    counts: tuple[tuple[Mechanism, int], ...],
+    delta: float,
+    epsilon: float | None = None,
 ) -> MethodResult:
     for mechanism, _ in counts:
         reason = accountant.unsupported_reason(mechanism)
@@ -419,21 +447,25 @@ def _run(
             # A fixed order makes the float rounding, and so the printed digits, reproducible.
             for mechanism, count in counts:
                 accountant.compose(mechanism, count)
-            epsilon = accountant.get_epsilon(delta) if counts else 0.0
+            found = accountant.get_epsilon(delta) if counts else 0.0
             order = accountant.optimal_order(delta) if counts else None
+            delta_found = None if epsilon is None else accountant.get_delta(epsilon)
     except (ArithmeticError, ValueError, MemoryError) as error:
         return _unsupported(
             accountant, delta, f"numerical failure: {type(error).__name__}: {error}"
         )
-    if math.isnan(epsilon) or epsilon < 0:
-        return _unsupported(accountant, delta, f"numerical failure: ε came out as {epsilon!r}")
+    if math.isnan(found) or found < 0:
+        return _unsupported(accountant, delta, f"numerical failure: ε came out as {found!r}")
+    if delta_found is not None and not (0 <= delta_found <= 1):
+        return _unsupported(accountant, delta, f"numerical failure: δ came out as {delta_found!r}")
     return MethodResult(
         method=accountant.method,
         supported=True,
-        epsilon=epsilon,
+        epsilon=found,
         delta=delta,
         rdp_order=order,
         settings=accountant.settings,
+        delta_at_epsilon=delta_found,
     )
 
 

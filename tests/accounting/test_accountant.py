@@ -230,3 +230,20 @@ def test_epsilon_is_monotone_in_sampling_rate(q: float, sigma: float, steps: int
 def test_epsilon_decreases_with_noise(q: float, sigma: float, steps: int) -> None:
     for method in Method:
         assert _eps(q, 1.25 * sigma, steps, method) <= _eps(q, sigma, steps, method)
+
+
+@pytest.mark.parametrize(("sigma", "epsilon"), [(1.0, 1.0), (2.0, 0.3), (0.7, 3.0)])
+def test_delta_at_epsilon_is_an_upper_bound_on_the_exact_gaussian_delta(
+    sigma: float, epsilon: float
+) -> None:
+    exact = gaussian_delta(epsilon, 1 / sigma)
+    result = account([Gaussian(noise_multiplier=sigma)], 1e-5, epsilon=epsilon)
+    assert result.pld.delta_at_epsilon is not None and result.rdp.delta_at_epsilon is not None
+    assert exact <= result.pld.delta_at_epsilon <= exact * 1.01 + 1e-12
+    assert result.rdp.delta_at_epsilon >= exact
+    assert result.delta_at_epsilon == result.pld.delta_at_epsilon
+
+
+def test_delta_at_epsilon_is_one_when_nothing_can_bound_the_loss() -> None:
+    result = account([NonPrivate()], 1e-5, epsilon=1.0)
+    assert result.delta_at_epsilon == 1.0
