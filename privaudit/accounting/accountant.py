@@ -29,15 +29,15 @@ from dp_accounting.privacy_accountant import NeighboringRelation as DpNeighbouri
 from dp_accounting.rdp import rdp_privacy_accountant
 from pydantic import BaseModel, ConfigDict
 
+from privaudit.accounting import pld as pld_engine
 from privaudit.accounting.dp_events import (
     NeighbouringRelation,
     flatten,
     required_relation,
     to_dp_event,
 )
-from privaudit.accounting.fast_pld import subsampled_gaussian_pld
 from privaudit.errors import InputError, UnsupportedMechanismError
-from privaudit.mechanisms import Gaussian, Mechanism, PoissonSampled
+from privaudit.mechanisms import Gaussian, Mechanism
 
 DEFAULT_PLD_DISCRETISATION = 1e-4
 """dp_accounting's default value-discretisation interval; within 0.1% of exact on DP-SGD."""
@@ -186,8 +186,8 @@ class PldAccountant(PrivacyAccountant):
             )
         self.discretisation = discretisation
         super().__init__(relation)
-        self._parts: list[Any] = []
-        self._non_private = False
+        self._parts: list[tuple[pld_engine.MechanismPld, int]] = []
+        self._gaussian_precision = 0.0
 
     def _make_backend(self) -> Any:
         return pld_privacy_accountant.PLDAccountant(
@@ -203,31 +203,26 @@ class PldAccountant(PrivacyAccountant):
         return super().unsupported_reason(mechanism)
 
     def _add(self, mechanism: Mechanism, count: int) -> None:
-        pld, non_private = _pld_of(mechanism, count, self.relation, self.discretisation)
-        self._non_private = self._non_private or non_private
-        if pld is not None:
-            self._parts.append(pld)
+        if isinstance(mechanism, Gaussian):
+            # Unsampled Gaussians compose exactly into one Gaussian with 1/σ² = Σ count/σ_i²
+            # (Dong, Roth & Su 2019, Cor. 3.3): one discretisation instead of one per release.
+            self._gaussian_precision += count / mechanism.noise_multiplier**2
+            return
+        self._parts.append((pld_engine.mechanism_pld(mechanism, self.discretisation), count))
 
-    def _composed(self) -> Any:
-        # Composition order changes only float rounding; a fixed order keeps digits reproducible.
-        total = self._parts[0]
-        for part in self._parts[1:]:
-            total = total.compose(part)
-        return total
+    def _components(self) -> list[tuple[pld_engine.MechanismPld, int]]:
+        parts = list(self._parts)
+        if self._gaussian_precision > 0:
+            sigma = 1.0 / math.sqrt(self._gaussian_precision)
+            merged = Gaussian(noise_multiplier=sigma)
+            parts.append((pld_engine.mechanism_pld(merged, self.discretisation), 1))
+        return parts
 
     def _epsilon(self, delta: float) -> float:
-        if self._non_private:
-            return math.inf
-        if not self._parts:
-            return 0.0
-        return float(self._composed().get_epsilon_for_delta(delta))
+        return pld_engine.epsilon(self._components(), delta)
 
     def _delta(self, epsilon: float) -> float:
-        if self._non_private:
-            return 1.0
-        if not self._parts:
-            return 0.0
-        return float(self._composed().get_delta_for_epsilon(epsilon))
+        return pld_engine.delta(self._components(), epsilon)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -290,41 +285,6 @@ class RdpAccountant(PrivacyAccountant):
             f" ({len(orders)} orders, {min(orders):g}..{max(orders):g})"
         )
         return {**super().settings, "orders": described}
-
-
-@lru_cache(maxsize=512)
-def _pld_of(
-    mechanism: Mechanism, count: int, relation: NeighbouringRelation, discretisation: float
-) -> tuple[Any, bool]:
-    """PLD of ``count`` repetitions of ``mechanism`` (None, True for a non-private release).
-
-    dp_accounting's PLD objects are immutable (``compose`` returns a new one), so sharing cached
-    ones is safe. The accountant's internal ``_pld`` is read because dp_accounting offers no
-    public way to build a PLD from an event; the version is pinned in pyproject.toml.
-    """
-    if count > 1 and not isinstance(mechanism, Gaussian):
-        # Building one step's PLD is the expensive part (~0.2 s for a subsampled Gaussian);
-        # self-composition by FFT is cheap, so every count of a mechanism shares one step PLD.
-        # (An unsampled Gaussian is built directly for the count: σ/√count is exact.)
-        step, non_private = _pld_of(mechanism, 1, relation, discretisation)
-        return (None, True) if non_private else (step.self_compose(count), False)
-    if relation is NeighbouringRelation.ADD_OR_REMOVE_ONE:
-        if isinstance(mechanism, Gaussian):
-            sigma = mechanism.noise_multiplier / math.sqrt(count)
-            return subsampled_gaussian_pld(sigma, 1.0, discretisation), False
-        if isinstance(mechanism, PoissonSampled) and isinstance(mechanism.event, Gaussian):
-            pld = subsampled_gaussian_pld(
-                mechanism.event.noise_multiplier, mechanism.sampling_rate, discretisation
-            )
-            return pld, False
-    backend = pld_privacy_accountant.PLDAccountant(
-        neighboring_relation=_DP_RELATION[relation],
-        value_discretization_interval=discretisation,
-    )
-    backend.compose(to_dp_event(mechanism, relation), count)
-    if backend._contains_non_dp_event:
-        return None, True
-    return backend._pld, False
 
 
 @lru_cache(maxsize=4096)

@@ -46,7 +46,8 @@ def test_pld_delta_for_epsilon_is_not_below_exact(sigma: float) -> None:
     accountant = PldAccountant().compose(Gaussian(noise_multiplier=sigma))
     for epsilon in (0.1, 0.5, 1.0, 3.0):
         exact = gaussian_delta(epsilon, 1 / sigma)
-        assert exact <= accountant.get_delta(epsilon) <= exact * 1.01 + 1e-12
+        # + 1e-10: the engine adds its FFT round-off allowance (~1e-11 here) to every δ.
+        assert exact <= accountant.get_delta(epsilon) <= exact * 1.01 + 1e-10
 
 
 @pytest.mark.parametrize(("sigma", "steps"), [(1.0, 4), (3.0, 100), (10.0, 1000)])
@@ -192,7 +193,7 @@ def test_delta_outside_zero_one_is_refused(delta: float) -> None:
 
 def test_laplace_pld_matches_its_closed_form() -> None:
     # Pure ε-DP with ε = 1/b; at δ → tiny the (ε, δ) curve reaches ε = 1/b (Dwork et al. 2006).
-    result = account([Laplace(scale=2.0)], 1e-12)
+    result = account([Laplace(scale=2.0)], 1e-12)  # one release: no FFT, so no round-off slack
     assert result.pld.epsilon is not None
     assert 0.5 - 1e-3 <= result.pld.epsilon <= 0.5 * (1 + PLD_TIGHTNESS) + 1e-4
 

@@ -1,0 +1,386 @@
+"""privaudit's PLD engine: composition of discretised privacy-loss distributions by FFT.
+
+Single-release PLDs come from dp_accounting (pessimistic connect-the-dots discretisation,
+Doroshenko et al. 2022; built in batch by :mod:`privaudit.accounting.fast_pld` for Gaussians).
+Composition is done here, in the Fourier domain (Koskela, Jälkö & Honkela 2020): the
+characteristic function of a T-fold composition is the T-th power of one step's, so a whole
+ε-over-training curve, or a schedule of many different steps, costs one forward transform per
+distinct release and one inverse transform per question.
+
+Soundness. The circular FFT works on a window of N grid points. Each output bin holds the true
+probability of its loss plus aliased mass from losses N·h away; all masses are non-negative, so
+inside the window the computed PMF dominates the true one bin by bin. Mass above the window's top
+wraps to low losses, where it would count for less than it should, so its total is bounded with a
+Chernoff bound, P(L₁+…+L_T > b) ≤ min_t Π M_i(t)^{c_i} e^{−tb} (M_i the moment-generating
+function of step i's finite losses), and added to δ as if it sat at +∞. Round-off of the
+transforms is bounded by a few ulps per bin times N·log₂N and added to δ as well. Every ε is
+therefore an upper bound for the discretised PLD, which upper-bounds the true one.
+
+δ(ε) of a PMF with losses l_j and infinite mass π: δ(ε) = π + Σ_{l_j > ε} (1 − e^{ε − l_j}) p_j
+(Sommer, Meiser & Mohammadi 2019, Eq. 5; Koskela et al. 2020, Eq. 2.3). For add-or-remove-one
+both directions are composed and the larger δ (or ε) is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from dp_accounting.pld import pld_pmf, pld_privacy_accountant
+from dp_accounting.privacy_accountant import NeighboringRelation as DpNeighbouring
+from scipy import fft as sp_fft
+
+from privaudit.accounting.dp_events import to_dp_event
+from privaudit.accounting.fast_pld import subsampled_gaussian_pld
+from privaudit.mechanisms import Gaussian, Mechanism, NonPrivate, PoissonSampled
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+TAIL_BOUND = 1e-15
+"""Window sizing: the Chernoff bound on mass beyond the window is at most this (added to δ)."""
+
+_CHERNOFF_T = np.array([0.125, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0])
+_ULP = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True, eq=False)
+class DirectionPld:
+    """One direction of a discretised PLD: mass ``probs[j]`` at loss ``(lower + j)·h``, plus
+    ``infinity`` at +∞."""
+
+    h: float
+    lower: int
+    probs: FloatArray
+    infinity: float
+    mean: float = field(init=False)
+    var: float = field(init=False)
+    log_mgf: FloatArray = field(init=False)
+    """log Σ_j p_j e^{t l_j} at the Chernoff parameters ``_CHERNOFF_T`` (and −t for sizing)."""
+
+    def __post_init__(self) -> None:
+        probs = np.clip(np.asarray(self.probs, dtype=np.float64), 0.0, None)
+        probs.setflags(write=False)
+        object.__setattr__(self, "probs", probs)
+        losses = (self.lower + np.arange(probs.size)) * self.h
+        mass = probs.sum()
+        mean = float((probs * losses).sum() / mass) if mass > 0 else 0.0
+        var = float((probs * (losses - mean) ** 2).sum() / mass) if mass > 0 else 0.0
+        ts = np.concatenate([_CHERNOFF_T, -_CHERNOFF_T])
+        with np.errstate(divide="ignore"):
+            log_p = np.log(probs)
+        log_mgf = np.array([_logsumexp(log_p + t * losses) for t in ts])
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "var", var)
+        object.__setattr__(self, "log_mgf", log_mgf)
+
+    @property
+    def size(self) -> int:
+        return int(self.probs.size)
+
+
+@dataclass(frozen=True, eq=False)
+class MechanismPld:
+    """Both directions of one release's PLD under add-or-remove-one (``add`` is None when the
+    PLD is symmetric, e.g. an unsampled Gaussian)."""
+
+    remove: DirectionPld
+    add: DirectionPld | None
+    non_private: bool = False
+
+    def directions(self) -> tuple[DirectionPld, ...]:
+        return (self.remove,) if self.add is None else (self.remove, self.add)
+
+
+@lru_cache(maxsize=1024)
+def mechanism_pld(mechanism: Mechanism, discretisation: float) -> MechanismPld:
+    """The single-release PLD of ``mechanism`` (an expanded base release) on grid ``h``."""
+    if isinstance(mechanism, NonPrivate):
+        empty = DirectionPld(discretisation, 0, np.zeros(1), 1.0)
+        return MechanismPld(empty, None, non_private=True)
+    if isinstance(mechanism, Gaussian):
+        library_pld = subsampled_gaussian_pld(mechanism.noise_multiplier, 1.0, discretisation)
+    elif isinstance(mechanism, PoissonSampled) and isinstance(mechanism.event, Gaussian):
+        library_pld = subsampled_gaussian_pld(
+            mechanism.event.noise_multiplier, mechanism.sampling_rate, discretisation
+        )
+    else:
+        backend = pld_privacy_accountant.PLDAccountant(
+            neighboring_relation=DpNeighbouring.ADD_OR_REMOVE_ONE,
+            value_discretization_interval=discretisation,
+        )
+        backend.compose(to_dp_event(mechanism))
+        if backend._contains_non_dp_event:
+            return mechanism_pld(NonPrivate(), discretisation)
+        library_pld = backend._pld
+    remove = _direction(library_pld._pmf_remove)
+    add = None if library_pld._symmetric else _direction(library_pld._pmf_add)
+    return MechanismPld(remove, add)
+
+
+def _direction(pmf: Any) -> DirectionPld:
+    if isinstance(pmf, pld_pmf.DensePLDPmf):
+        return DirectionPld(
+            pmf._discretization, int(pmf._lower_loss), pmf._probs, pmf._infinity_mass
+        )
+    if isinstance(pmf, pld_pmf.SparsePLDPmf):
+        items = pmf._loss_probs
+        if not items:
+            return DirectionPld(pmf._discretization, 0, np.zeros(1), pmf._infinity_mass)
+        low, high = min(items), max(items)
+        probs = np.zeros(high - low + 1)
+        for index, prob in items.items():
+            probs[index - low] += prob
+        return DirectionPld(pmf._discretization, low, probs, pmf._infinity_mass)
+    raise TypeError(f"unexpected PLD PMF type {type(pmf).__name__}")
+
+
+# --- composition -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ComposedDirection:
+    """A composed direction on a finite window, with the mass it may have missed added to δ."""
+
+    h: float
+    lower: int
+    probs: FloatArray
+    infinity: float
+    slack: float
+    """Chernoff bound on mass above the window plus FFT round-off: added to every δ."""
+
+    def delta(self, epsilon: float) -> float:
+        epsilon = max(epsilon, 0.0)  # the window keeps losses above 0 only
+        losses = (self.lower + np.arange(self.probs.size)) * self.h
+        above = losses > epsilon
+        weights = -np.expm1(epsilon - losses[above])
+        return float(min(1.0, self.infinity + self.slack + (weights * self.probs[above]).sum()))
+
+    def epsilon(self, delta: float) -> float:
+        fixed = self.infinity + self.slack
+        if fixed >= delta:
+            return math.inf
+        probs = self.probs
+        losses = (self.lower + np.arange(probs.size)) * self.h
+        # Suffix sums S1_k = Σ_{j≥k} p_j and S2_k = Σ_{j≥k} p_j e^{−l_j}, scaled by e^{l_top} so
+        # nothing overflows; δ at ε ∈ [l_{k−1}, l_k) is fixed + S1_k − e^ε S2_k.
+        top = losses[-1]
+        s1 = np.cumsum(probs[::-1])[::-1]
+        s2 = np.cumsum((probs * np.exp(np.clip(top - losses, None, 700.0)))[::-1])[::-1]
+        # δ at the grid point ε = l_k uses the bins strictly above it (suffix from k + 1).
+        s1_next = np.append(s1[1:], 0.0)
+        s2_next = np.append(s2[1:], 0.0)
+        with np.errstate(over="ignore"):
+            at_grid = fixed + s1_next - np.exp(np.clip(losses - top, -700.0, 700.0)) * s2_next
+        ok = np.nonzero(at_grid <= delta)[0]
+        if ok.size == 0:
+            return math.inf  # cannot happen once the window's top carries no mass; be safe
+        k = int(ok[0])
+        if k == 0:
+            candidate = _solve_epsilon(fixed + s1[0], s2[0], top, delta)
+            return max(0.0, min(candidate, float(losses[0])))
+        # On (l_{k−1}, l_k] the bins above ε are j ≥ k.
+        candidate = _solve_epsilon(fixed + s1[k], s2[k], top, delta)
+        return max(0.0, float(min(max(candidate, losses[k - 1]), losses[k])))
+
+
+def _solve_epsilon(total: float, scaled_s2: float, top: float, delta: float) -> float:
+    # total − e^ε·S2 = δ with S2 = scaled_s2·e^{−top}: ε = top + log((total − δ)/scaled_s2).
+    if scaled_s2 <= 0:
+        return -math.inf
+    return top + math.log(max(total - delta, 1e-300) / scaled_s2)
+
+
+def compose_direction(parts: Sequence[tuple[DirectionPld, int]]) -> ComposedDirection:
+    """Compose ``count`` copies of each direction PLD (all on one grid)."""
+    h = parts[0][0].h
+    if any(abs(part.h - h) > 1e-15 * h for part, _ in parts):
+        raise ValueError("all PLDs of one composition must share a discretisation interval")
+    if len(parts) == 1 and parts[0][1] == 1:
+        single = parts[0][0]  # nothing to compose: no window, no round-off
+        first = max(single.lower, 0)
+        probs = single.probs[first - single.lower :]
+        if probs.size == 0:
+            probs = np.zeros(1)
+        return ComposedDirection(h, first, probs, single.infinity, 0.0)
+    survive = 1.0
+    for part, count in parts:
+        survive *= (1.0 - part.infinity) ** count
+    infinity = 1.0 - survive
+    mean = sum(count * part.mean for part, count in parts)
+    sd = math.sqrt(sum(count * part.var for part, count in parts))
+    log_mgf: FloatArray = np.sum([count * part.log_mgf for part, count in parts], axis=0)
+    top = _upper_edge(mean, sd, log_mgf)
+    bottom = _lower_edge(mean, sd, log_mgf)
+    widest = max(part.size for part, _ in parts)
+    n = sp_fft.next_fast_len(math.ceil((top - bottom) / h) + 2 * widest + 2, real=True)
+    offset = sum(count * part.lower for part, count in parts)
+    spectrum: Any = None
+    for part, count in parts:
+        transformed = _spectrum(part, n)
+        powered = transformed if count == 1 else transformed**count
+        spectrum = powered if spectrum is None else spectrum * powered
+    circular = sp_fft.irfft(spectrum, n, workers=-1)
+    return _window(circular, offset, top, h, n, log_mgf, infinity)
+
+
+def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[ComposedDirection]:
+    """``part`` composed ``c`` times for every ``c`` in ``counts``: one forward transform, one
+    inverse transform per count."""
+    if not counts:
+        return []
+    largest = max(counts)
+    sd_max = math.sqrt(largest * part.var)
+    top_max = _upper_edge(largest * part.mean, sd_max, largest * part.log_mgf)
+    bottom_max = _lower_edge(largest * part.mean, sd_max, largest * part.log_mgf)
+    n = sp_fft.next_fast_len(
+        math.ceil((top_max - bottom_max) / part.h) + 2 * part.size + 2, real=True
+    )
+    transformed = _spectrum(part, n)
+    # Walk the counts in increasing order multiplying by F^(difference): checkpoints are usually
+    # evenly spaced, so a handful of cached powers serve a thousand of them (the relative error
+    # grows by one rounding per multiplication, ~1e-13 after a thousand).
+    powers: dict[int, Any] = {}
+    results: dict[int, ComposedDirection] = {}
+    current: Any = None
+    previous = 0
+    for count in sorted(set(counts)):
+        step = count - previous
+        if step not in powers:
+            powers[step] = transformed if step == 1 else transformed**step
+        current = powers[step] if current is None else current * powers[step]
+        previous = count
+        survive = (1.0 - part.infinity) ** count
+        log_mgf = count * part.log_mgf
+        top = _upper_edge(count * part.mean, math.sqrt(count * part.var), log_mgf)
+        circular = sp_fft.irfft(current, n, workers=-1)
+        results[count] = _window(
+            circular, count * part.lower, top, part.h, n, log_mgf, 1.0 - survive, len(results) + 1
+        )
+    return [results[count] for count in counts]
+
+
+def _spectrum(part: DirectionPld, n: int) -> Any:
+    return _cached_spectrum(part, n)
+
+
+@lru_cache(maxsize=256)
+def _cached_spectrum(part: DirectionPld, n: int) -> Any:
+    if part.size > n:
+        raise ValueError("FFT window smaller than one step's PLD")
+    return sp_fft.rfft(part.probs, n, workers=-1)
+
+
+def _window(
+    circular: FloatArray,
+    offset: int,
+    top: float,
+    h: float,
+    n: int,
+    log_mgf: FloatArray,
+    infinity: float,
+    multiplications: int = 1,
+) -> ComposedDirection:
+    # circular[k] holds loss index offset + k (mod n). Place the window so its top is at `top`.
+    top_index = math.ceil(top / h)
+    start = top_index - (n - 1)
+    # Only losses above 0 matter: every ε asked for is ≥ 0 and δ(ε) sums over losses above ε.
+    first = max(start, 0)
+    positions = (np.arange(first, top_index + 1) - offset) % n
+    probs = np.clip(circular[positions], 0.0, None)
+    above = _upper_tail(log_mgf, top_index * h)
+    # Round-off of FFT convolution: the computed result differs from the exact one by at most
+    # ~(2·log₂N + k)·c·ulp in the 2-norm for k multiplied spectra of vectors of 1-norm ≤ 1
+    # (Higham 2002, Accuracy and Stability of Numerical Algorithms, Thm. 24.2), hence by
+    # √N times that in the 1-norm a δ can weigh. c = 8 is a generous constant.
+    roundoff = 8.0 * _ULP * math.sqrt(n) * (2.0 * max(1.0, math.log2(n)) + multiplications)
+    return ComposedDirection(h, first, probs, infinity, above + roundoff)
+
+
+def _upper_tail(log_mgf: FloatArray, b: float) -> float:
+    """Chernoff: P(S > b) ≤ min_{t>0} E[e^{tS}] e^{−tb} (over the finite part)."""
+    positive = log_mgf[: _CHERNOFF_T.size]
+    exponent = np.min(positive - _CHERNOFF_T * b)
+    return float(math.exp(min(exponent, 0.0)))
+
+
+def _lower_tail(log_mgf: FloatArray, a: float) -> float:
+    negative = log_mgf[_CHERNOFF_T.size :]
+    exponent = np.min(negative + _CHERNOFF_T * a)
+    return float(math.exp(min(exponent, 0.0)))
+
+
+def _upper_edge(mean: float, sd: float, log_mgf: FloatArray) -> float:
+    """Smallest b with a Chernoff bound ≤ TAIL_BOUND on P(S > b): min_t (log M(t) − log τ)/t."""
+    positive = log_mgf[: _CHERNOFF_T.size]
+    with np.errstate(invalid="ignore"):
+        candidates = (positive - math.log(TAIL_BOUND)) / _CHERNOFF_T
+    candidates = candidates[np.isfinite(candidates)]
+    if candidates.size == 0:
+        raise ArithmeticError("no finite Chernoff bound on the privacy-loss tail")
+    return max(float(candidates.min()), mean + sd)
+
+
+def _lower_edge(mean: float, sd: float, log_mgf: FloatArray) -> float:
+    # Only sizes the window (mass below it aliases to the top, which overstates δ): not soundness.
+    negative = log_mgf[_CHERNOFF_T.size :]
+    with np.errstate(invalid="ignore"):
+        candidates = (math.log(TAIL_BOUND) - negative) / _CHERNOFF_T
+    candidates = candidates[np.isfinite(candidates)]
+    if candidates.size == 0:
+        return mean - 40 * max(sd, 1e-3)
+    return min(float(candidates.max()), mean - sd)
+
+
+def _logsumexp(values: FloatArray) -> float:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return -math.inf
+    peak = float(finite.max())
+    return peak + math.log(float(np.exp(finite - peak).sum()))
+
+
+# --- questions ---------------------------------------------------------------------------------
+
+
+def epsilon(components: Sequence[tuple[MechanismPld, int]], delta: float) -> float:
+    """ε(δ) of the sequential composition of ``count`` copies of each release."""
+    if not components:
+        return 0.0
+    if any(m.non_private for m, _ in components):
+        return math.inf
+    return max(compose_direction(parts).epsilon(delta) for parts in _by_direction(components))
+
+
+def delta(components: Sequence[tuple[MechanismPld, int]], epsilon_: float) -> float:
+    """δ(ε) of the sequential composition."""
+    if not components:
+        return 0.0
+    if any(m.non_private for m, _ in components):
+        return 1.0
+    return max(compose_direction(parts).delta(epsilon_) for parts in _by_direction(components))
+
+
+def epsilon_curve(mechanism: MechanismPld, counts: Sequence[int], delta: float) -> FloatArray:
+    """ε(δ) after each count of repetitions of one release, from one forward transform."""
+    if mechanism.non_private:
+        return np.full(len(counts), math.inf)
+    curves = [
+        np.array([c.epsilon(delta) for c in compose_direction_curve(direction, counts)])
+        for direction in mechanism.directions()
+    ]
+    result: FloatArray = np.maximum.reduce(curves)
+    return result
+
+
+def _by_direction(
+    components: Sequence[tuple[MechanismPld, int]],
+) -> list[list[tuple[DirectionPld, int]]]:
+    removes = [(m.remove, c) for m, c in components]
+    adds = [(m.add if m.add is not None else m.remove, c) for m, c in components]
+    if all(m.add is None for m, _ in components):
+        return [removes]
+    return [removes, adds]
