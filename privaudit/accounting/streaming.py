@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
-from dp_accounting.rdp import rdp_privacy_accountant
 
+from privaudit.accounting import rdp as rdp_engine
 from privaudit.accounting.accountant import (
     DEFAULT_PLD_DISCRETISATION,
     DEFAULT_RDP_ORDERS,
@@ -171,5 +171,5 @@ class StreamingAccountant:
 
 
 def _rdp_epsilon(orders: tuple[float, ...], rdp: np.ndarray, delta: float) -> float:
-    epsilon, _ = rdp_privacy_accountant.compute_epsilon(orders, rdp, delta)
+    epsilon, _ = rdp_engine.epsilon_from_rdp(rdp, orders, delta)
     return float(epsilon)
