@@ -10,6 +10,9 @@ The public Python API, re-exported from the modules that implement it::
 
     pa.append_entry("ledger.jsonl", dataset="mnist", mechanism=run)
     verdict = pa.assess(pa.read_ledger("ledger.jsonl"), pa.load_policy("policy.yaml"))
+
+    budget = pa.plan(epsilon=1, delta=1e-5, dataset_size=60000, batch_size=256, epochs=60)
+    budget.recommended.noise_multiplier               # smallest σ that stays ≤ ε = 1: ≈ 2.03
 """
 
 from privaudit.accounting.accountant import (
@@ -22,6 +25,7 @@ from privaudit.accounting.accountant import (
     account,
 )
 from privaudit.accounting.dp_events import NeighbouringRelation, to_dp_event
+from privaudit.accounting.planner import Plan, plan
 from privaudit.assess import Assessment, DatasetAssessment, Finding, Status, assess
 from privaudit.errors import (
     BudgetExceededError,
@@ -74,6 +78,7 @@ __all__ = [
     "MethodResult",
     "NeighbouringRelation",
     "NonPrivate",
+    "Plan",
     "PldAccountant",
     "PoissonSampled",
     "Policy",
@@ -95,6 +100,7 @@ __all__ = [
     "mechanism_to_json",
     "parse_mechanism",
     "parse_policy",
+    "plan",
     "read_ledger",
     "to_dp_event",
 ]

@@ -6,6 +6,7 @@ or usage, always as one line naming the file, field and problem, never a traceba
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -13,13 +14,17 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 
 from privaudit import gate
+from privaudit.accounting.planner import Plan, PlanRow
+from privaudit.accounting.planner import plan as make_plan
 from privaudit.assess import DEFAULT_DELTA, assess, broken_ledger_assessment
 from privaudit.errors import (
     EXIT_FAIL,
@@ -32,7 +37,7 @@ from privaudit.errors import (
 from privaudit.jsontext import load_json
 from privaudit.ledger import append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
-from privaudit.policy import load_policy, policy_json_schema, starter_policy_text
+from privaudit.policy import default_tiers, load_policy, policy_json_schema, starter_policy_text
 
 _LIBRARY_ARGUMENT = "<argument>"
 """How the library names the source of a bad Python argument (see privaudit.ledger)."""
@@ -297,6 +302,514 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# privaudit plan
+
+DEFAULT_PLAN_FOLDER = Path("reports/plan")
+"""Where ``privaudit plan`` writes its charts unless ``--out`` says otherwise."""
+
+_PLAN_OPTIONS = {
+    "target_epsilon": "--epsilon",
+    "delta": "--delta",
+    "dataset_size": "--dataset-size",
+    "batch_sizes": "--batch-size",
+    "epochs": "--epochs",
+    "noise_multipliers": "--noise-multiplier",
+    "clients_per_round": "--clients-per-round",
+    "clients": "--clients",
+    "rounds": "--rounds",
+}
+"""Planner argument names and the options that set them, for error messages."""
+
+ListOption = list[str] | None
+
+
+@app.command("plan")
+def plan_command(
+    tier: Annotated[
+        str | None, typer.Option(help="Plan for this tier's ε cap, δ and warning line.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file with the tier (default: the shipped tiers).")
+    ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Target ε (overrides the tier's cap).")
+    ] = None,
+    delta: Annotated[float | None, typer.Option(help="δ (overrides the tier's δ).")] = None,
+    dataset_size: Annotated[
+        int | None, typer.Option(help="DP-SGD: number of records n (privacy unit: example).")
+    ] = None,
+    batch_size: Annotated[
+        ListOption,
+        typer.Option(metavar="B[,B...]", help="DP-SGD: batch size(s); repeat or comma-separate."),
+    ] = None,
+    epochs: Annotated[
+        ListOption,
+        typer.Option(metavar="E[,E...]", help="DP-SGD: epochs; repeat or comma-separate."),
+    ] = None,
+    noise_multiplier: Annotated[
+        ListOption,
+        typer.Option(
+            metavar="Z[,Z...]", help="Noise multiplier(s) to account; omit to calibrate one."
+        ),
+    ] = None,
+    clients: Annotated[
+        int | None, typer.Option(help="Federated: total clients N (privacy unit: client).")
+    ] = None,
+    clients_per_round: Annotated[
+        int | None, typer.Option(help="Federated: clients sampled per round.")
+    ] = None,
+    rounds: Annotated[
+        ListOption,
+        typer.Option(metavar="R[,R...]", help="Federated: rounds; repeat or comma-separate."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help=f"Folder for the ε-curve PNG and SVG [default: {DEFAULT_PLAN_FOLDER}].",
+        ),
+    ] = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Noise, batch size and length of a training run that stay under a tier's ε.
+
+    Without --noise-multiplier: the smallest noise multiplier for each batch size and number of
+    epochs (rounds). With it: ε of every configuration, or, without --epochs/--rounds, the most
+    steps that fit. Exit 0 when a configuration fits, 1 when none does.
+    """
+    target = _plan_target(tier, policy, epsilon, delta)
+    folder = _plan_folder(out)
+    for option, value in (
+        ("--dataset-size", dataset_size),
+        ("--clients", clients),
+        ("--clients-per-round", clients_per_round),
+    ):
+        if value is not None and value < 1:
+            raise InputError(option, None, f"expected a whole number >= 1; found {value}")
+    try:
+        result = make_plan(
+            epsilon=target.epsilon,
+            delta=target.delta,
+            dataset_size=dataset_size,
+            batch_size=_whole_numbers(batch_size, "--batch-size"),
+            epochs=_positive_numbers(epochs, "--epochs"),
+            noise_multiplier=_positive_numbers(noise_multiplier, "--noise-multiplier"),
+            clients=clients,
+            clients_per_round=clients_per_round,
+            rounds=_whole_numbers(rounds, "--rounds"),
+            progress=_Progress(sys.stderr),
+        )
+    except InputError as error:
+        if error.source != _LIBRARY_ARGUMENT:
+            raise
+        root = re.split(r"[.\[]", error.field, maxsplit=1)[0] if error.field else ""
+        raise InputError(
+            _PLAN_OPTIONS.get(root, "plan"), None, _option_names(error.problem)
+        ) from None
+    charts = _plan_charts(result, target, folder)
+    answer = _plan_answer(result)
+    warnings = list(result.warnings)
+    if target.privacy_unit is not None and target.privacy_unit != result.privacy_unit:
+        warnings.append(
+            f"this plan is accounted per '{result.privacy_unit}' but tier {target.tier} names"
+            f" '{target.privacy_unit}'"
+        )
+    if output_format is SummaryFormat.JSON:
+        _emit_json(
+            {
+                "answer": answer,
+                "fits": result.fits,
+                "target": target.as_json(),
+                **result.model_dump(mode="json"),
+                "warnings": warnings,
+                "charts": charts,
+            }
+        )
+    else:
+        _emit(_plan_text(result, target, answer, charts, warnings))
+    raise typer.Exit(EXIT_OK if result.fits else EXIT_FAIL)
+
+
+@dataclass(frozen=True)
+class _PlanTarget:
+    """ε, δ and the warning line a plan is for, and where they came from."""
+
+    epsilon: float
+    delta: float
+    label: str
+    tier: str | None = None
+    source: str | None = None
+    warn_at: float | None = None
+    privacy_unit: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "tier": self.tier,
+            "policy": self.source,
+            "warn_at": self.warn_at,
+            "warn_epsilon": None if self.warn_at is None else self.warn_at * self.epsilon,
+            "limit_label": self.label,
+            "privacy_unit": self.privacy_unit,
+        }
+
+
+def _plan_target(
+    tier_name: str | None, policy_path: Path | None, epsilon: float | None, delta: float | None
+) -> _PlanTarget:
+    if epsilon is not None and not (0 < epsilon < math.inf):
+        raise InputError("--epsilon", None, f"expected a finite number > 0; found {epsilon!r}")
+    if delta is not None and not (0 < delta < 1):
+        raise InputError("--delta", None, f"expected a number in (0, 1); found {delta!r}")
+    if tier_name is None:
+        if policy_path is not None:
+            raise InputError("--policy", None, "expected --tier to choose one of its tiers")
+        for option, value in (("--epsilon", epsilon), ("--delta", delta)):
+            if value is None:
+                raise InputError(option, None, "expected a value (or --tier); found none")
+        assert epsilon is not None and delta is not None
+        return _PlanTarget(epsilon, delta, label=f"target ε = {epsilon:g}")
+    tiers = load_policy(policy_path) if policy_path is not None else default_tiers()
+    source = str(policy_path) if policy_path is not None else "privaudit default tiers"
+    tier = tiers.tiers.get(tier_name)
+    if tier is None:
+        known = ", ".join(tiers.tiers)
+        close = difflib.get_close_matches(tier_name, list(tiers.tiers), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(
+            "--tier",
+            None,
+            f"expected one of the tiers in {source} ({known}); found {tier_name!r}{hint}",
+        )
+    # One training run is one run: a tier's per-run cap, where it has one, is the binding limit.
+    cap, kind = tier.epsilon, "limit"
+    if tier.per_run_epsilon is not None and tier.per_run_epsilon < cap:
+        cap, kind = tier.per_run_epsilon, "per-run limit"
+    target_epsilon = cap if epsilon is None else epsilon
+    label = (
+        f"tier {tier_name} {kind}: ε ≤ {cap:g}"
+        if epsilon is None
+        else f"target ε = {epsilon:g} (tier {tier_name} {kind} {cap:g})"
+    )
+    return _PlanTarget(
+        target_epsilon,
+        tier.delta if delta is None else delta,
+        label,
+        tier=tier_name,
+        source=source,
+        warn_at=tier.warn_at,
+        privacy_unit=tier.privacy_unit,
+    )
+
+
+def _plan_folder(out: Path | None) -> Path:
+    """The chart folder: checked before any work; the default is created with its parents, an
+    explicit --out only when its parent exists."""
+    folder = DEFAULT_PLAN_FOLDER if out is None else out
+    if folder.exists() and not folder.is_dir():
+        raise InputError(str(folder), None, "is a file; expected a folder for the charts")
+    if out is not None and not folder.exists() and not folder.parent.is_dir():
+        raise InputError(str(folder), None, f"folder {folder.parent} does not exist")
+    return folder
+
+
+def _split_list(values: ListOption, option: str) -> list[str]:
+    items: list[str] = []
+    for value in values or []:
+        for part in value.split(","):
+            if not part.strip():
+                raise InputError(option, None, f"expected a comma-separated list; found {value!r}")
+            items.append(part.strip())
+    return items
+
+
+def _whole_numbers(values: ListOption, option: str) -> list[int] | None:
+    numbers = []
+    for item in _split_list(values, option):
+        try:
+            number = int(item)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise InputError(option, None, f"expected a whole number >= 1; found {item!r}")
+        numbers.append(number)
+    return numbers or None
+
+
+def _positive_numbers(values: ListOption, option: str) -> list[float] | None:
+    numbers = []
+    for item in _split_list(values, option):
+        try:
+            number = float(item)
+        except ValueError:
+            number = math.nan
+        if not (0 < number < math.inf):
+            raise InputError(option, None, f"expected a finite number > 0; found {item!r}")
+        numbers.append(number)
+    return numbers or None
+
+
+def _option_names(problem: str) -> str:
+    # The planner names its arguments (batch_sizes, dataset_size); name the options instead.
+    return re.sub(
+        r"\b(" + "|".join(_PLAN_OPTIONS) + r")\b",
+        lambda match: _PLAN_OPTIONS[match.group(1)],
+        problem,
+    )
+
+
+class _Progress:
+    """A simple progress bar on stderr for grids: redrawn in place on a terminal (grids of more
+    than one configuration), one line per tenth of the grid otherwise (grids of more than 10)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.tenths = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 1 or not (self.tty or total > 10):
+            return
+        if self.tty:
+            filled = 30 * done // total
+            end = "\n" if done >= total else ""
+            self.stream.write(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} configurations{end}"
+            )
+        elif 10 * done // total > self.tenths:
+            self.tenths = 10 * done // total
+            self.stream.write(f"privaudit: plan: {done}/{total} configurations accounted\n")
+        self.stream.flush()
+
+
+def _plan_charts(result: Plan, target: _PlanTarget, folder: Path) -> dict[str, str | None]:
+    curve = result.curve
+    if curve is None:
+        return {"png": None, "svg": None}
+    from privaudit.report.charts import epsilon_curve_chart  # matplotlib: only when drawing
+
+    if result.federated:
+        xs: tuple[float, ...] = tuple(float(r) for r in curve.rounds or ())
+        x_label = "round"
+        setup = f"{result.request.clients_per_round} of {result.population} clients per round"
+    else:
+        xs = curve.epochs or ()
+        x_label = "epoch"
+        batch = result.recommended or result.closest
+        size = batch.batch_size if batch is not None else None
+        setup = f"batch {size} of {result.population}"
+    png, svg = epsilon_curve_chart(
+        xs,
+        curve.epsilon,
+        limit=target.epsilon,
+        warn_at=target.warn_at,
+        title=(
+            f"ε over training at δ = {_number(curve.delta)}: noise multiplier"
+            f" {_number(curve.noise_multiplier)}, {setup}"
+        ),
+        x_label=x_label,
+        limit_label=target.label,
+        curve_label="ε (PLD, certified upper bound)",
+    )
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=folder == DEFAULT_PLAN_FOLDER)
+        except OSError as error:
+            raise InputError(str(folder), None, f"cannot create: {_reason(error)}") from None
+    paths = {"png": folder / "epsilon-curve.png", "svg": folder / "epsilon-curve.svg"}
+    _atomic_write_bytes(paths["png"], png)
+    _atomic_write_bytes(paths["svg"], svg.encode("utf-8"))
+    return {kind: str(path) for kind, path in paths.items()}
+
+
+def _plan_answer(result: Plan) -> str:
+    target = f"{_number(result.request.target_epsilon)} at δ = {_number(result.request.delta)}"
+    row = result.recommended
+    if row is None:
+        closest = result.closest
+        if closest is None or closest.epsilon is None:
+            return f"nothing fits ε ≤ {target}: no noise multiplier ≤ 1e6 meets it"
+        return (
+            f"nothing fits ε ≤ {target}; the closest is noise multiplier"
+            f" {_number(closest.noise_multiplier)} with {_setup(closest, result)}:"
+            f" ε = {_up(closest.epsilon)} ({closest.method.value.upper()})"
+        )
+    assert row.epsilon is not None and row.noise_multiplier is not None
+    shown = _up(row.epsilon)
+    if float(shown) >= result.request.target_epsilon > row.epsilon:
+        shown = _up(row.epsilon, 7)  # show that it is below the target, not just at it
+    bound = f"ε = {shown} ≤ {target}, {row.method.value.upper()}"
+    single = len(result.rows) == 1
+    if result.solved_for == "noise_multiplier":
+        where = "" if single else f" with {_setup(row, result)}, the smallest in the grid"
+        return f"noise multiplier {_up(row.noise_multiplier, 5)} ({bound}){where}"
+    if result.solved_for == "steps":
+        unit = (
+            f"{row.steps} rounds"
+            if result.federated
+            else f"{row.steps} steps ({_down(row.epochs or 0.0)} epochs)"
+        )
+        with_lot = (
+            f"{row.clients_per_round} clients per round"
+            if result.federated
+            else f"batch size {row.batch_size}"
+        )
+        return (
+            f"at most {unit} with noise multiplier {_number(row.noise_multiplier)} and"
+            f" {with_lot} ({bound})"
+        )
+    where = "" if single else ", the smallest noise multiplier in the grid that fits"
+    return (
+        f"fits: noise multiplier {_number(row.noise_multiplier)} with {_setup(row, result)}"
+        f" ({bound}){where}"
+    )
+
+
+def _setup(row: PlanRow, result: Plan) -> str:
+    if result.federated:
+        return (
+            f"{row.clients_per_round} of {result.population} clients per round"
+            f" (q = {row.sampling_rate:.4g}), {row.rounds} rounds"
+        )
+    return (
+        f"batch size {row.batch_size} of {result.population} records"
+        f" (q = {row.sampling_rate:.4g}), {_number(row.epochs or 0.0)} epochs = {row.steps} steps"
+    )
+
+
+def _plan_text(
+    result: Plan,
+    target: _PlanTarget,
+    answer: str,
+    charts: dict[str, str | None],
+    warnings: list[str],
+) -> str:
+    lines = [answer]
+    if len(result.rows) == 1 and result.recommended is not None:
+        lines.append(f"  {_setup(result.recommended, result)}")
+    if target.tier is not None:
+        warn = "" if target.warn_at is None else f", warning at {100 * target.warn_at:g}%"
+        lines.append(
+            f"  target: {target.label} at δ = {_number(target.delta)} ({target.source}{warn})"
+        )
+    pld = result.settings["pld"]
+    how = (
+        f"PLD ({pld['estimate']}, connect-the-dots, discretisation"
+        f" {_number(pld['discretisation'])})"
+    )
+    if "rdp" in result.settings:
+        how = f"RDP ({result.settings['rdp']['orders']}) for the grid, {how} where marked"
+    lines.append(
+        f"  accounted with {how}; add-or-remove-one neighbours, Poisson sampling,"
+        f" privacy unit: one {result.privacy_unit}"
+    )
+    lines.extend(f"warning: {warning}" for warning in warnings)
+    lines.append("")
+    lines.extend(_plan_table(result))
+    lines.append("")
+    if charts["png"] is not None:
+        lines.append(f"ε over training: {charts['png']}, {charts['svg']}")
+    return "\n".join(lines)
+
+
+def _plan_table(result: Plan) -> list[str]:
+    if result.federated:
+        header = ["noise multiplier", "clients per round", "rounds", "sampling rate"]
+    else:
+        header = ["noise multiplier", "batch size", "epochs", "steps", "sampling rate"]
+    header += ["ε", "fits", "method"]
+    table = [header]
+    marks = []
+    for row in result.rows:
+        sigma = "none" if row.noise_multiplier is None else _number(row.noise_multiplier)
+        if result.solved_for == "noise_multiplier" and row.noise_multiplier is not None:
+            sigma = _up(row.noise_multiplier, 5)
+        if result.federated:
+            cells = [sigma, str(row.clients_per_round), str(row.rounds)]
+        else:
+            epochs = _down(row.epochs or 0.0) if result.solved_for == "steps" else None
+            cells = [sigma, str(row.batch_size), epochs or _number(row.epochs or 0.0)]
+            cells.append(str(row.steps))
+        cells += [
+            f"{row.sampling_rate:.4g}",
+            "-" if row.epsilon is None else _up(row.epsilon),
+            "yes" if row.fits else "no",
+            row.method.value,
+        ]
+        table.append(cells)
+        marks.append(
+            "  <- recommended"
+            if row == result.recommended
+            else "  <- closest"
+            if row == result.closest
+            else ""
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    rendered = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in table
+    ]
+    return [rendered[0].rstrip()] + [
+        (line.rstrip() + mark) for line, mark in zip(rendered[1:], marks, strict=True)
+    ]
+
+
+def _number(value: float | None) -> str:
+    """Compact form of a number: 1e-5, 0.0002, 60, 1.1."""
+    if value is None:
+        return "none"
+    text = f"{value:.6g}"
+    return re.sub(
+        r"e([+-])0*(\d)", lambda m: f"e{'' if m.group(1) == '+' else '-'}{m.group(2)}", text
+    )
+
+
+def _up(value: float, digits: int = 4) -> str:
+    """``value`` rounded up to ``digits`` significant digits: a printed ε is never below the
+    computed one, and a printed noise multiplier never below the calibrated one."""
+    return _significant(value, digits, ROUND_CEILING)
+
+
+def _down(value: float, digits: int = 5) -> str:
+    """Rounded down (a number of epochs that fits is never overstated)."""
+    return _significant(value, digits, ROUND_FLOOR)
+
+
+def _significant(value: float, digits: int, rounding: str) -> str:
+    if not math.isfinite(value) or value == 0:
+        return _number(value)
+    exact = Decimal(repr(value))  # the float's shortest decimal form, as it prints
+    quantum = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    rounded = exact.quantize(quantum, rounding=rounding)
+    text = format(rounded.normalize(), "f")
+    return text
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """:func:`_atomic_write` for bytes (charts), readable as the umask allows (not 0600)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(tmp).chmod(0o666 & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp).replace(path)
