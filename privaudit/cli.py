@@ -290,27 +290,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
-    if not path.parent.exists():
-        raise InputError(str(path), None, f"folder {path.parent} does not exist")
-    if path.is_dir():
-        raise InputError(str(path), None, "is a folder; expected a file path")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as error:
-        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -799,7 +779,12 @@ def _significant(value: float, digits: int, rounding: str) -> str:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """:func:`_atomic_write` for bytes (charts), readable as the umask allows (not 0600)."""
+    """Write to a temporary file beside ``path`` and rename: readers never see half a file.
+    The file gets the permissions the umask allows, like any other new file (not 0600)."""
+    if not path.parent.exists():
+        raise InputError(str(path), None, f"folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(str(path), None, "is a folder; expected a file path")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:
