@@ -13,7 +13,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -34,6 +33,7 @@ from privaudit.errors import (
     LedgerIntegrityError,
     PrivauditError,
 )
+from privaudit.files import atomic_write
 from privaudit.jsontext import load_json
 from privaudit.ledger import append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
@@ -290,7 +290,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write(path, text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,8 +610,8 @@ def _plan_charts(result: Plan, target: _PlanTarget, folder: Path) -> dict[str, s
         except OSError as error:
             raise InputError(str(folder), None, f"cannot create: {_reason(error)}") from None
     paths = {"png": folder / "epsilon-curve.png", "svg": folder / "epsilon-curve.svg"}
-    _atomic_write_bytes(paths["png"], png)
-    _atomic_write_bytes(paths["svg"], svg.encode("utf-8"))
+    atomic_write(paths["png"], png)
+    atomic_write(paths["svg"], svg.encode("utf-8"))
     return {kind: str(path) for kind, path in paths.items()}
 
 
@@ -776,34 +776,6 @@ def _significant(value: float, digits: int, rounding: str) -> str:
     rounded = exact.quantize(quantum, rounding=rounding)
     text = format(rounded.normalize(), "f")
     return text
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename: readers never see half a file.
-    The file gets the permissions the umask allows, like any other new file (not 0600)."""
-    if not path.parent.exists():
-        raise InputError(str(path), None, f"folder {path.parent} does not exist")
-    if path.is_dir():
-        raise InputError(str(path), None, "is a folder; expected a file path")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as error:
-        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(tmp).chmod(0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,41 @@
+"""Writing files the way a compliance tool must: all or nothing, never half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from privaudit.errors import InputError
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename: readers never see half a file.
+    The file gets the permissions the umask allows, like any other new file (not 0600)."""
+    if not path.parent.exists():
+        raise InputError(str(path), None, f"folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(str(path), None, "is a folder; expected a file path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(tmp).chmod(0o666 & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
