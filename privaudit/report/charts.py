@@ -15,9 +15,12 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["CHART_DPI", "CHART_SIZE", "epsilon_curve_chart"]
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["CHART_DPI", "CHART_SIZE", "epsilon_curve_chart", "label_histogram_chart"]
 
 CHART_SIZE: Final = (8.0, 5.0)
 """Figure size in inches; at :data:`CHART_DPI` the PNG is 800 × 500 pixels."""
@@ -112,3 +115,108 @@ def epsilon_curve_chart(
         svg = io.StringIO()
         figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
     return png.getvalue(), svg.getvalue()
+
+
+_LEGEND_ROWS: Final = 20
+_LEGEND_LABEL_CHARS: Final = 26
+
+
+def label_histogram_chart(
+    counts: npt.ArrayLike,
+    class_names: Sequence[str],
+    *,
+    title: str,
+    x_label: str = "client",
+    y_label: str = "records",
+) -> tuple[bytes, str]:
+    """How a federated partition spreads the labels: one stacked bar per client.
+
+    ``counts`` is a ``(clients, classes)`` array of non-negative counts (as
+    :func:`privaudit.train.partition.label_histogram` returns), ``class_names`` names its columns.
+    Each class keeps one colour on every bar (tab10 up to 10 classes; tab20, tab20b and tab20c
+    up to 60; evenly spaced viridis beyond), stacked in class order; the legend, right of the
+    plot, lists the classes in the same order. Each bar segment has the SVG id
+    ``bar-CLIENT-CLASS``.
+
+    Returns ``(png_bytes, svg_text)``.
+    """
+    import numpy as np
+
+    table = np.asarray(counts, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] < 1:
+        raise ValueError(f"counts must be a (clients, classes) array; found shape {table.shape}")
+    if table.shape[1] != len(class_names):
+        raise ValueError(
+            f"counts has {table.shape[1]} classes but {len(class_names)} class names were given"
+        )
+    if not (np.isfinite(table).all() and (table >= 0).all()):
+        raise ValueError("counts must be finite and ≥ 0")
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    clients, classes = table.shape
+    colours = _class_colours(classes)
+    columns = math.ceil(classes / _LEGEND_ROWS)
+    xs = np.arange(clients, dtype=np.float64)
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        bottom = np.zeros(clients, dtype=np.float64)
+        for k in range(classes):
+            name = str(class_names[k])
+            if len(name) > _LEGEND_LABEL_CHARS:
+                name = name[: _LEGEND_LABEL_CHARS - 1] + "…"
+            bars = axes.bar(
+                xs,
+                table[:, k],
+                width=0.8,
+                bottom=bottom,
+                color=colours[k],
+                linewidth=0.0,
+                label=name,
+            )
+            for client, patch in enumerate(bars.patches):
+                patch.set_gid(f"bar-{client}-{k}")
+            bottom = bottom + table[:, k]
+        top = float(bottom.max())
+        axes.set_xlim(-0.6, clients - 0.4)
+        axes.set_ylim(0.0, 1.05 * top if top > 0 else 1.0)
+        axes.xaxis.set_major_locator(MaxNLocator(nbins=min(clients, 20), integer=True))
+        axes.set_title(title)
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
+        axes.grid(True, axis="y", color="#dddddd", linewidth=0.8)
+        axes.set_axisbelow(True)
+        small = classes > _LEGEND_ROWS
+        axes.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            ncols=columns,
+            fontsize=7.0 if small else None,
+            frameon=False,
+            handlelength=1.0,
+            borderaxespad=0.0,
+        )
+        right = {1: 0.78, 2: 0.58}.get(columns, 0.45)
+        figure.subplots_adjust(left=0.09, right=right, top=0.91, bottom=0.11)
+
+        png = io.BytesIO()
+        figure.savefig(png, format="png", metadata={"Software": None})
+        svg = io.StringIO()
+        figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
+    return png.getvalue(), svg.getvalue()
+
+
+def _class_colours(classes: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    if classes <= 10:
+        return [colormaps["tab10"](k) for k in range(classes)]
+    if classes <= 60:
+        maps = ("tab20", "tab20b", "tab20c")
+        return [colormaps[maps[k // 20]](k % 20) for k in range(classes)]
+    return [colormaps["viridis"](k / (classes - 1)) for k in range(classes)]
