@@ -56,6 +56,8 @@ ledger_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
+data_app = typer.Typer(help="Fetch training data for validation runs.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 class SummaryFormat(StrEnum):
@@ -198,6 +200,34 @@ def ledger_verify(ledger: LedgerArgument, output_format: FormatOption = SummaryF
     _emit(f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}")
 
 
+class FetchableData(StrEnum):
+    MNIST = "mnist"
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[FetchableData, typer.Argument(help="Data set to download.")],
+    dest: Annotated[
+        Path, typer.Option(help="Folder for the files (created if its parent exists).")
+    ] = Path("data/mnist"),
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Download a data set from its public mirrors; keep a file only if its SHA-256 matches."""
+    from privaudit.train.fetch import fetch_mnist
+
+    if not dest.exists():
+        if not dest.parent.exists():
+            raise InputError(str(dest), None, f"folder {dest.parent} does not exist")
+        dest.mkdir()
+    hashes = fetch_mnist(dest, progress=_progress_line)
+    if output_format is SummaryFormat.JSON:
+        _emit_json({"data": name.value, "folder": str(dest), "sha256": hashes})
+        return
+    _emit(f"{name.value}: {len(hashes)} files verified in {dest}")
+    for file, digest in sorted(hashes.items()):
+        _emit(f"  {file}  sha256 {digest}")
+
+
 @app.command("account")
 def account_command(
     ledger: LedgerArgument,
@@ -266,6 +296,10 @@ def _finish(
     else:
         _emit(rendered)
     raise typer.Exit(gate.exit_code(result))
+
+
+def _progress_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def _read_argument(value: str, option: str) -> tuple[str, str]:
