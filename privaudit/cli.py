@@ -349,6 +349,210 @@ _PLAN_OPTIONS = {
 ListOption = list[str] | None
 
 
+train_app = typer.Typer(
+    help="Validation training runs that write the ledger.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+class TrainData(StrEnum):
+    MNIST = "mnist"
+    DIGITS = "digits"
+
+
+DataOption = Annotated[
+    TrainData, typer.Option("--data", help="mnist (needs --data-dir) or the bundled digits.")
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Folder laid out like ../shared/data (mnist/ inside).")
+]
+
+
+@train_app.command("dpsgd")
+def train_dpsgd_command(
+    data: DataOption = TrainData.DIGITS,
+    data_dir: DataDirOption = None,
+    target_epsilon: Annotated[
+        float, typer.Option(help="ε this run may spend; the noise is calibrated for it.")
+    ] = 2.0,
+    delta: Annotated[float, typer.Option(help="δ of the guarantee.")] = 1e-5,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs (default: tuned per data set).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Expected (Poisson) batch size.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    clip_norm: Annotated[float | None, typer.Option(help="Per-example clipping norm C.")] = None,
+    ledger: Annotated[
+        Path | None, typer.Option(help="Ledger to append one entry per epoch.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy whose lifetime cap stops training before overrun.")
+    ] = None,
+    dataset_id: Annotated[
+        str | None, typer.Option(help="Dataset id in the ledger and policy (default: --data).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: dpsgd-DATA-epsE).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run record (default runs/NAME.json).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Fixed seed (recorded); default: OS cryptographic entropy.")
+    ] = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Train a model with DP-SGD on real data, charging the ledger as it goes."""
+    from privaudit.train.runs import RunSettings
+
+    _check_positive("--target-epsilon", target_epsilon)
+    if not 0 < delta < 1:
+        raise InputError("--delta", None, f"must be in (0, 1); found {delta!r}")
+    run_name = name or f"dpsgd-{data.value}-eps{target_epsilon:g}"
+    settings = RunSettings(
+        data=data.value,
+        data_dir=data_dir,
+        target_epsilon=target_epsilon,
+        delta=delta,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        clip_norm=clip_norm,
+        seed=seed,
+        ledger=ledger,
+        dataset_id=dataset_id,
+        run_name=run_name,
+        policy=load_policy(policy) if policy is not None else None,
+    )
+    record = _train_and_write(settings, out or Path("runs") / f"{run_name}.json")
+    summary = {
+        "run": record.name,
+        "test_accuracy": record.test_accuracy,
+        "epsilon": record.privacy.epsilon if record.privacy else None,
+        "delta": delta,
+        "noise_multiplier": record.privacy.noise_multiplier if record.privacy else None,
+        "steps": record.privacy.steps_done if record.privacy else None,
+        "stopped_early": record.stopped_early,
+        "stop_reason": record.stop_reason,
+        "record": str(out or Path("runs") / f"{run_name}.json"),
+    }
+    if output_format is SummaryFormat.JSON:
+        _emit_json(summary)
+    else:
+        _emit(
+            f"{record.name}: test accuracy {100 * record.test_accuracy:.2f}% at"
+            f" ε = {summary['epsilon']:.4f}, δ = {delta:g} (noise multiplier"
+            f" {summary['noise_multiplier']:.4f}, {summary['steps']} steps)"
+        )
+        if record.stop_reason:
+            _emit(f"  {record.stop_reason} (the policy's lifetime cap)")
+        _emit(f"  run record: {summary['record']}")
+    raise typer.Exit(EXIT_FAIL if record.stopped_early else EXIT_OK)
+
+
+@app.command("tradeoff")
+def tradeoff_command(
+    data: DataOption = TrainData.DIGITS,
+    data_dir: DataDirOption = None,
+    epsilons: Annotated[str, typer.Option(help="Comma-separated ε values.")] = "0.5,1,2,4,8",
+    delta: Annotated[float, typer.Option(help="δ of every run.")] = 1e-5,
+    out: Annotated[Path, typer.Option(help="Folder for runs, JSON and charts.")] = Path(
+        "reports/tradeoff"
+    ),
+    seed: Annotated[int | None, typer.Option(help="Fixed seed (recorded).")] = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Train one model per ε plus a non-private baseline; chart accuracy against ε.
+
+    These runs are exploration: they are not written to any ledger, and spending privacy on the
+    same data for each of them is itself a cost a real deployment must account for."""
+    from privaudit.report.charts import tradeoff_chart
+    from privaudit.train.runs import RunSettings, tradeoff_epsilons
+
+    values = tradeoff_epsilons(epsilons)
+    if not 0 < delta < 1:
+        raise InputError("--delta", None, f"must be in (0, 1); found {delta!r}")
+    if not out.exists():
+        if not out.parent.exists():
+            raise InputError(str(out), None, f"folder {out.parent} does not exist")
+        out.mkdir()
+    (out / "runs").mkdir(exist_ok=True)
+    rows = []
+    for target in [*values, None]:
+        label = "baseline" if target is None else f"eps{target:g}"
+        settings = RunSettings(
+            data=data.value,
+            data_dir=data_dir,
+            target_epsilon=target,
+            delta=delta,
+            seed=seed,
+            run_name=f"tradeoff-{data.value}-{label}",
+        )
+        record = _train_and_write(settings, out / "runs" / f"{settings.run_name}.json")
+        rows.append(
+            {
+                "target_epsilon": target,
+                "epsilon": record.privacy.epsilon if record.privacy else None,
+                "test_accuracy": record.test_accuracy,
+                "wall_seconds": round(record.wall_seconds, 1),
+                "record": f"runs/{settings.run_name}.json",
+            }
+        )
+    private = [r for r in rows if r["epsilon"] is not None]
+    baseline = next(r["test_accuracy"] for r in rows if r["target_epsilon"] is None)
+    png, svg = tradeoff_chart(
+        [float(r["epsilon"]) for r in private],
+        [float(r["test_accuracy"]) for r in private],
+        baseline=float(baseline),
+        title=f"DP-SGD on {data.value}: test accuracy against ε (δ = {delta:g})",
+    )
+    atomic_write(out / "tradeoff.png", png)
+    atomic_write(out / "tradeoff.svg", svg.encode("utf-8"))
+    result = {"data": data.value, "delta": delta, "runs": rows, "baseline": baseline}
+    atomic_write(out / "tradeoff.json", (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    if output_format is SummaryFormat.JSON:
+        _emit_json(result)
+        return
+    _emit(f"{'ε target':>9}  {'ε':>8}  {'accuracy':>8}  {'time':>7}")
+    for r in rows:
+        wanted = "baseline" if r["target_epsilon"] is None else f"{r['target_epsilon']:g}"
+        eps = "-" if r["epsilon"] is None else f"{r['epsilon']:.4f}"
+        _emit(f"{wanted:>9}  {eps:>8}  {100 * r['test_accuracy']:7.2f}%  {r['wall_seconds']:6.1f}s")
+    _emit(f"chart: {out / 'tradeoff.png'}, {out / 'tradeoff.svg'}; data: {out / 'tradeoff.json'}")
+
+
+def _train_and_write(settings: Any, path: Path) -> Any:
+    from privaudit.train.record import write_record
+    from privaudit.train.runs import run_dpsgd
+
+    if not path.parent.exists():
+        if not path.parent.parent.exists():
+            raise InputError(str(path), None, f"folder {path.parent} does not exist")
+        path.parent.mkdir()
+    from privaudit.train.runs import default_recipe
+
+    epochs_total = settings.epochs or default_recipe(settings.data).epochs
+
+    def progress(stats: Any) -> None:
+        eps = "" if stats.epsilon is None else f"  ε {stats.epsilon:.4f}"
+        total = f"/{epochs_total}" if epochs_total else ""
+        line = (
+            f"{settings.run_name}: epoch {stats.epoch}{total}  test accuracy"
+            f" {100 * stats.test_accuracy:.2f}%{eps}  {stats.seconds:.0f}s"
+        )
+        # One line rewritten in place on a terminal; one line per epoch in a CI log.
+        sys.stderr.write(f"\r{line}   " if interactive else line + "\n")
+        sys.stderr.flush()
+
+    interactive = sys.stderr.isatty()
+    record = run_dpsgd(settings, on_epoch=progress, on_status=_progress_line)
+    if interactive:
+        sys.stderr.write("\n")
+    write_record(record, path)
+    return record
+
+
+def _check_positive(option: str, value: float) -> None:
+    if not (0 < value < math.inf):
+        raise InputError(option, None, f"must be a finite number > 0; found {value!r}")
+
+
 @app.command("plan")
 def plan_command(
     tier: Annotated[

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["CHART_DPI", "CHART_SIZE", "epsilon_curve_chart", "label_histogram_chart"]
+__all__ = [
+    "CHART_DPI",
+    "CHART_SIZE",
+    "epsilon_curve_chart",
+    "label_histogram_chart",
+    "tradeoff_chart",
+]
 
 CHART_SIZE: Final = (8.0, 5.0)
 """Figure size in inches; at :data:`CHART_DPI` the PNG is 800 × 500 pixels."""
@@ -110,11 +116,7 @@ def epsilon_curve_chart(
         axes.legend(loc="lower right", framealpha=0.95)
         figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
 
-        png = io.BytesIO()
-        figure.savefig(png, format="png", metadata={"Software": None})
-        svg = io.StringIO()
-        figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
-    return png.getvalue(), svg.getvalue()
+        return _save(figure, title)
 
 
 _LEGEND_ROWS: Final = 20
@@ -204,11 +206,7 @@ def label_histogram_chart(
         right = {1: 0.78, 2: 0.58}.get(columns, 0.45)
         figure.subplots_adjust(left=0.09, right=right, top=0.91, bottom=0.11)
 
-        png = io.BytesIO()
-        figure.savefig(png, format="png", metadata={"Software": None})
-        svg = io.StringIO()
-        figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
-    return png.getvalue(), svg.getvalue()
+        return _save(figure, title)
 
 
 def _class_colours(classes: int) -> list[tuple[float, float, float, float]]:
@@ -220,3 +218,78 @@ def _class_colours(classes: int) -> list[tuple[float, float, float, float]]:
         maps = ("tab20", "tab20b", "tab20c")
         return [colormaps[maps[k // 20]](k % 20) for k in range(classes)]
     return [colormaps["viridis"](k / (classes - 1)) for k in range(classes)]
+
+
+def tradeoff_chart(
+    epsilons: Sequence[float],
+    accuracies: Sequence[float],
+    *,
+    baseline: float | None,
+    title: str,
+    y_label: str = "test accuracy",
+) -> tuple[bytes, str]:
+    """Utility against ε (log scale), one marker per trained model, with the non-private
+    baseline as a dashed line. Returns ``(png_bytes, svg_text)``."""
+    if len(epsilons) != len(accuracies):
+        raise ValueError(
+            f"epsilons and accuracies differ in length: {len(epsilons)} != {len(accuracies)}"
+        )
+    if any(not (math.isfinite(e) and e > 0) for e in epsilons):
+        raise ValueError("every ε must be a finite number > 0")
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    order = sorted(range(len(epsilons)), key=lambda i: epsilons[i])
+    xs = [float(epsilons[i]) for i in order]
+    ys = [float(accuracies[i]) for i in order]
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        axes.plot(
+            xs, ys, color=_CURVE_COLOUR, marker="o", linewidth=2.0, label="DP-SGD", gid="tradeoff"
+        )
+        for x, y in zip(xs, ys, strict=True):
+            axes.annotate(
+                f"{100 * y:.1f}%",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=9,
+            )
+        if baseline is not None:
+            axes.axhline(
+                baseline,
+                color=_LIMIT_COLOUR,
+                linestyle="--",
+                linewidth=1.6,
+                label=f"non-private baseline {100 * baseline:.1f}%",
+                gid="baseline",
+            )
+        axes.set_xscale("log")
+        axes.minorticks_off()  # log-scale minor labels would collide with the run's ε labels
+        axes.set_xticks(xs)
+        axes.set_xticklabels([f"{x:.3g}" for x in xs])
+        low = min([*ys, *([baseline] if baseline is not None else [])])
+        axes.set_ylim(max(0.0, low - 0.05), 1.0)
+        axes.set_title(title)
+        axes.set_xlabel("ε (certified, at the run's δ)")
+        axes.set_ylabel(y_label)
+        axes.grid(True, color="#dddddd", linewidth=0.8)
+        axes.set_axisbelow(True)
+        axes.legend(loc="lower right", framealpha=0.95)
+        figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
+
+        return _save(figure, title)
+
+
+def _save(figure: Any, title: str) -> tuple[bytes, str]:
+    """PNG bytes and SVG text of ``figure``, undated: the same data gives the same files."""
+    png = io.BytesIO()
+    figure.savefig(png, format="png", metadata={"Software": None})
+    svg = io.StringIO()
+    figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
+    return png.getvalue(), svg.getvalue()
