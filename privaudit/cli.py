@@ -527,7 +527,7 @@ def _train_and_write(settings: Any, path: Path) -> Any:
         path.parent.mkdir()
     from privaudit.train.runs import default_recipe
 
-    epochs_total = settings.epochs or default_recipe(settings.data).epochs
+    epochs_total = settings.epochs or default_recipe(settings.data, settings.target_epsilon).epochs
 
     def progress(stats: Any) -> None:
         eps = "" if stats.epsilon is None else f"  ε {stats.epsilon:.4f}"
