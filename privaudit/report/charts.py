@@ -108,15 +108,7 @@ def epsilon_curve_chart(
                 )
         axes.set_xlim(min(xs, default=0.0), max(max(xs, default=1.0), 1e-9))
         axes.set_ylim(0.0, 1.1 * top if top > 0 else 1.0)
-        axes.set_title(title)
-        axes.set_xlabel(x_label)
-        axes.set_ylabel(y_label)
-        axes.grid(True, color="#dddddd", linewidth=0.8)
-        axes.set_axisbelow(True)
-        axes.legend(loc="lower right", framealpha=0.95)
-        figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
-
-        return _save(figure, title)
+        return _finish(figure, axes, title, x_label, y_label)
 
 
 _LEGEND_ROWS: Final = 20
@@ -275,15 +267,19 @@ def tradeoff_chart(
         axes.set_xticklabels([f"{x:.3g}" for x in xs])
         low = min([*ys, *([baseline] if baseline is not None else [])])
         axes.set_ylim(max(0.0, low - 0.05), 1.0)
-        axes.set_title(title)
-        axes.set_xlabel("ε (certified, at the run's δ)")
-        axes.set_ylabel(y_label)
-        axes.grid(True, color="#dddddd", linewidth=0.8)
-        axes.set_axisbelow(True)
-        axes.legend(loc="lower right", framealpha=0.95)
-        figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
+        return _finish(figure, axes, title, "ε (certified, at the run's δ)", y_label)
 
-        return _save(figure, title)
+
+def _finish(figure: Any, axes: Any, title: str, x_label: str, y_label: str) -> tuple[bytes, str]:
+    """The house style for line charts: titles, light grid, legend bottom right; then save."""
+    axes.set_title(title)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.grid(True, color="#dddddd", linewidth=0.8)
+    axes.set_axisbelow(True)
+    axes.legend(loc="lower right", framealpha=0.95)
+    figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
+    return _save(figure, title)
 
 
 def _save(figure: Any, title: str) -> tuple[bytes, str]:
