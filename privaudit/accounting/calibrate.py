@@ -90,14 +90,8 @@ def calibrate_noise(
         low *= _STEP_DOWN
         if low < 1e-4:
             raise InputError("<argument>", "target_epsilon", "is met by any noise; nothing to do")
-    while high / low - 1 > tolerance:
-        middle = math.sqrt(low * high)
-        ok, eps = feasible(middle)
-        if ok:
-            high, high_eps = middle, eps
-        else:
-            low = middle
-    return Calibration("noise_multiplier", high, high_eps, delta, target_epsilon, evaluations)
+    sigma, eps = _bisect(feasible, passing=(high, high_eps), failing=low, tolerance=tolerance)
+    return Calibration("noise_multiplier", sigma, eps, delta, target_epsilon, evaluations)
 
 
 def calibrate_steps(
@@ -180,14 +174,29 @@ def calibrate_sampling_rate(
         low, low_eps = high, eps
         if high == 1.0:
             return Calibration("sampling_rate", 1.0, eps, delta, target_epsilon, evaluations)
-    while high / low - 1 > tolerance:
-        middle = math.sqrt(low * high)
+    rate, eps = _bisect(feasible, passing=(low, low_eps), failing=high, tolerance=tolerance)
+    return Calibration("sampling_rate", rate, eps, delta, target_epsilon, evaluations)
+
+
+def _bisect(
+    feasible: Callable[[float], tuple[bool, float]],
+    *,
+    passing: tuple[float, float],
+    failing: float,
+    tolerance: float,
+) -> tuple[float, float]:
+    """Geometric bisection between a passing and a failing value (either may be the larger) to
+    relative ``tolerance``; returns the last passing value and its ε, so it never overshoots."""
+    good, good_eps = passing
+    bad = failing
+    while max(good, bad) / min(good, bad) - 1 > tolerance:
+        middle = math.sqrt(good * bad)
         ok, eps = feasible(middle)
         if ok:
-            low, low_eps = middle, eps
+            good, good_eps = middle, eps
         else:
-            high = middle
-    return Calibration("sampling_rate", low, low_eps, delta, target_epsilon, evaluations)
+            bad = middle
+    return good, good_eps
 
 
 _STEP_DOWN = 0.85
