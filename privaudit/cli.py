@@ -530,7 +530,9 @@ def _train_and_write(settings: Any, path: Path) -> Any:
     epochs_total = settings.epochs or default_recipe(settings.data, settings.target_epsilon).epochs
 
     def progress(stats: Any) -> None:
-        eps = "" if stats.epsilon is None else f"  ε {stats.epsilon:.4f}"
+        # The live figure is the streaming accountant's bound (RDP far from the cap, PLD near
+        # it, earlier ledger entries included); the record has the tight per-epoch PLD values.
+        eps = "" if stats.epsilon is None else f"  ε ≤ {stats.epsilon:.4f}"
         total = f"/{epochs_total}" if epochs_total else ""
         line = (
             f"{settings.run_name}: epoch {stats.epoch}{total}  test accuracy"
