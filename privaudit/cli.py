@@ -13,6 +13,8 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -154,7 +156,7 @@ def ledger_add(
     if meta is not None:
         meta_text, meta_source = _read_argument(meta, "--meta")
         meta_data = _json_object(meta_text, meta_source)
-    try:
+    with _options_named():
         entry = append_entry(
             ledger,
             dataset=dataset,
@@ -164,12 +166,6 @@ def ledger_add(
             run=run,
             meta=meta_data,
         )
-    except InputError as error:
-        if error.source != _LIBRARY_ARGUMENT or not error.field:
-            raise
-        # The library names its own arguments; name the option the user typed instead.
-        name = re.split(r"[.\[:]", error.field, maxsplit=1)[0]
-        raise InputError(f"--{name.replace('_', '-')}", error.field, error.problem) from None
     if output_format is SummaryFormat.JSON:
         _emit_json(
             entry.model_dump(mode="json") | {"mechanism": mechanism_to_json(entry.mechanism)}
@@ -296,6 +292,19 @@ def _finish(
     else:
         _emit(rendered)
     raise typer.Exit(gate.exit_code(result))
+
+
+@contextmanager
+def _options_named() -> Iterator[None]:
+    """The library names its own arguments (``<argument>: epochs``); re-raise its input errors
+    naming the option the user typed (``--epochs``) instead."""
+    try:
+        yield
+    except InputError as error:
+        if error.source != _LIBRARY_ARGUMENT or not error.field:
+            raise
+        name = re.split(r"[.\[:]", error.field, maxsplit=1)[0]
+        raise InputError(f"--{name.replace('_', '-')}", error.field, error.problem) from None
 
 
 def _progress_line(line: str) -> None:
@@ -543,7 +552,8 @@ def _train_and_write(settings: Any, path: Path) -> Any:
         sys.stderr.flush()
 
     interactive = sys.stderr.isatty()
-    record = run_dpsgd(settings, on_epoch=progress, on_status=_progress_line)
+    with _options_named():
+        record = run_dpsgd(settings, on_epoch=progress, on_status=_progress_line)
     if interactive:
         sys.stderr.write("\n")
     write_record(record, path)

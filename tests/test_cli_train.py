@@ -131,6 +131,9 @@ def test_a_dataset_that_already_spent_its_budget_is_not_trained(
         (["--target-epsilon", "-1"], "--target-epsilon"),
         (["--data", "mnist"], "--data-dir"),
         (["--delta", "1.5"], "--delta"),
+        (["--epochs", "0"], "--epochs"),
+        (["--learning-rate", "nan"], "--learning-rate"),
+        (["--data", "mnist", "--data-dir", "/nonexistent"], "data folder does not exist"),
     ],
 )
 def test_bad_training_input_exits_2(

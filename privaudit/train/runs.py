@@ -131,14 +131,10 @@ def run_dpsgd(
     started = time.perf_counter()
     if settings.data == "mnist" and settings.data_dir is None:
         raise InputError("--data-dir", None, "mnist needs --data-dir (a folder with mnist/)")
+    if settings.data_dir is not None and not settings.data_dir.is_dir():
+        raise InputError(str(settings.data_dir), None, "data folder does not exist")
     recipe = _recipe(settings)
-    status(f"features: {recipe.features.kind} for {settings.data}")
-    split, x_train, x_test = _features(settings.data, settings.data_dir, recipe.features)
-    n = len(x_train)
-    if recipe.batch_size > n:
-        raise InputError(
-            "--batch-size", None, f"must be <= {n} training examples; found {recipe.batch_size}"
-        )
+    # Everything that can be refused is checked before the (slow) feature computation.
     config = DpSgdConfig(
         noise_multiplier=0.0,
         clip_norm=recipe.clip_norm,
@@ -149,8 +145,15 @@ def run_dpsgd(
         seed=settings.seed,
         model=recipe.model,
     )
-    accountant: StreamingAccountant | None = None
     dataset_id = settings.dataset_id or settings.data
+    accountant = None if settings.target_epsilon is None else _accountant(settings, dataset_id)
+    status(f"features: {recipe.features.kind} for {settings.data}")
+    split, x_train, x_test = _features(settings.data, settings.data_dir, recipe.features)
+    n = len(x_train)
+    if recipe.batch_size > n:
+        raise InputError(
+            "--batch-size", None, f"must be <= {n} training examples; found {recipe.batch_size}"
+        )
     if settings.target_epsilon is not None:
         steps = config.planned_steps(n)
         q = config.sampling_rate(n)
@@ -160,7 +163,6 @@ def run_dpsgd(
             f" δ = {settings.delta:g} over {steps} steps (q = {q:.5f})"
         )
         config = replace(config, noise_multiplier=calibration.value)
-        accountant = _accountant(settings, dataset_id)
     appended_steps = 0
 
     def record_epoch(stats: EpochStats) -> None:
