@@ -196,6 +196,13 @@ def _solve_epsilon(total: float, scaled_s2: float, top: float, delta: float) -> 
 
 def compose_direction(parts: Sequence[tuple[DirectionPld, int]]) -> ComposedDirection:
     """Compose ``count`` copies of each direction PLD (all on one grid)."""
+    return _compose(tuple(parts))
+
+
+@lru_cache(maxsize=32)
+def _compose(parts: tuple[tuple[DirectionPld, int], ...]) -> ComposedDirection:
+    # Cached: the gate and the report ask about the same compositions (ε at δ, then the whole
+    # profile). Single-step PLDs are cached and hashed by identity, so equal keys are equal PLDs.
     h = parts[0][0].h
     if any(abs(part.h - h) > 1e-15 * h for part, _ in parts):
         raise ValueError("all PLDs of one composition must share a discretisation interval")

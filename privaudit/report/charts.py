@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ __all__ = [
     "CHART_SIZE",
     "epsilon_curve_chart",
     "label_histogram_chart",
+    "membership_test_chart",
+    "privacy_profile_chart",
+    "svg_only",
     "tradeoff_chart",
 ]
 
@@ -32,6 +37,7 @@ CHART_SIZE: Final = (8.0, 5.0)
 """Figure size in inches; at :data:`CHART_DPI` the PNG is 800 × 500 pixels."""
 CHART_DPI: Final = 100
 
+_DRAW_PNG: ContextVar[bool] = ContextVar("privaudit_chart_png", default=True)
 _CURVE_COLOUR: Final = "#1f5fa8"
 _LIMIT_COLOUR: Final = "#c62828"
 _WARN_COLOUR: Final = "#ef6c00"
@@ -108,7 +114,7 @@ def epsilon_curve_chart(
                 )
         axes.set_xlim(min(xs, default=0.0), max(max(xs, default=1.0), 1e-9))
         axes.set_ylim(0.0, 1.1 * top if top > 0 else 1.0)
-        return _finish(figure, axes, title, x_label, y_label)
+        return _finish(figure, axes, title, x_label, y_label, "best")
 
 
 _LEGEND_ROWS: Final = 20
@@ -270,22 +276,154 @@ def tradeoff_chart(
         return _finish(figure, axes, title, "ε (certified, at the run's δ)", y_label)
 
 
-def _finish(figure: Any, axes: Any, title: str, x_label: str, y_label: str) -> tuple[bytes, str]:
+_SERIES_COLOURS: Final = ("#6a8caf", "#8e6aaf", "#af8e6a", "#6aaf8e", "#af6a8e", "#8eaf6a")
+
+
+def privacy_profile_chart(
+    curves: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    limit: tuple[float, float] | None,
+    title: str,
+) -> tuple[bytes, str]:
+    """The privacy profile δ(ε) (log δ) of each ``(label, epsilons, deltas)`` curve; the first
+    curve is the cumulative one and is drawn bold. ``limit`` = (ε cap, δ cap) is marked as the
+    point the tier allows: a profile passing above and right of it exceeds the cap.
+    Returns ``(png_bytes, svg_text)``."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    floor = 1e-12
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        for index, (label, epsilons, deltas) in enumerate(curves):
+            ys = [max(float(d), floor) for d in deltas]
+            bold = index == 0
+            axes.plot(
+                [float(e) for e in epsilons],
+                ys,
+                color=_CURVE_COLOUR if bold else _SERIES_COLOURS[(index - 1) % 6],
+                linewidth=2.4 if bold else 1.3,
+                linestyle="-" if bold else "--",
+                label=label if index < 7 else None,
+                gid=f"profile-{index}",
+            )
+        if limit is not None:
+            eps_cap, delta_cap = limit
+            axes.axvline(
+                eps_cap,
+                color=_LIMIT_COLOUR,
+                linestyle="--",
+                linewidth=1.4,
+                label=f"tier limit ε = {eps_cap:g}",
+                gid="limit",
+            )
+            axes.axhline(
+                max(delta_cap, floor),
+                color=_WARN_COLOUR,
+                linestyle=":",
+                linewidth=1.4,
+                label=f"tier δ = {delta_cap:g}",
+                gid="delta",
+            )
+        axes.set_yscale("log")
+        axes.set_ylim(floor, 1.5)
+        axes.minorticks_off()  # decades are enough, and each minor tick is SVG to lay out
+        return _finish(figure, axes, title, "ε", "δ(ε) (certified upper bound)", "upper right")
+
+
+def membership_test_chart(
+    false_positive_rates: Sequence[float],
+    true_positive_rates: Sequence[float],
+    *,
+    title: str,
+) -> tuple[bytes, str]:
+    """The hypothesis-testing view: for each false-positive rate, the highest true-positive rate
+    any membership test can reach, on linear axes (left) and log axes (right, where attacks on
+    few records show), with random guessing (TPR = FPR) for reference."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    xs = [float(a) for a in false_positive_rates]
+    ys = [float(t) for t in true_positive_rates]
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+        FigureCanvasAgg(figure)
+        left, right = figure.subplots(1, 2)
+        for axes, log in ((left, False), (right, True)):
+            pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if not log or x > 0]
+            axes.plot(
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+                color=_CURVE_COLOUR,
+                linewidth=2.2,
+                label="best possible attack",
+                gid="bound-log" if log else "bound-linear",
+            )
+            reference = [p[0] for p in pairs]
+            axes.plot(
+                reference,
+                reference,
+                color="#777777",
+                linestyle=":",
+                linewidth=1.3,
+                label="random guessing",
+                gid="guess-log" if log else "guess-linear",
+            )
+            axes.grid(True, color="#dddddd", linewidth=0.8)
+            axes.set_axisbelow(True)
+            axes.set_xlabel("false-positive rate")
+            if log:
+                axes.set_xscale("log")
+                axes.set_yscale("log")
+                axes.minorticks_off()
+                axes.set_xlim(1e-4, 1.0)
+                axes.set_ylim(1e-4, 1.05)
+                axes.set_title("log scale: rare errors")
+            else:
+                axes.set_xlim(0.0, 1.0)
+                axes.set_ylim(0.0, 1.02)
+                axes.set_ylabel("highest true-positive rate")
+                axes.set_title("linear scale")
+                axes.legend(loc="lower right", framealpha=0.95)
+        figure.suptitle(title)
+        figure.subplots_adjust(left=0.09, right=0.97, top=0.86, bottom=0.12, wspace=0.28)
+        return _save(figure, title)
+
+
+def _finish(
+    figure: Any, axes: Any, title: str, x_label: str, y_label: str, legend: str = "lower right"
+) -> tuple[bytes, str]:
     """The house style for line charts: titles, light grid, legend bottom right; then save."""
     axes.set_title(title)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
     axes.grid(True, color="#dddddd", linewidth=0.8)
     axes.set_axisbelow(True)
-    axes.legend(loc="lower right", framealpha=0.95)
+    axes.legend(loc=legend, framealpha=0.95)
     figure.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.11)
     return _save(figure, title)
+
+
+@contextmanager
+def svg_only() -> Iterator[None]:
+    """Inside this block charts skip their PNG (returned as ``b""``): documents that inline SVG
+    need no raster copy, and rasterising is half the cost of a chart."""
+    token = _DRAW_PNG.set(False)
+    try:
+        yield
+    finally:
+        _DRAW_PNG.reset(token)
 
 
 def _save(figure: Any, title: str) -> tuple[bytes, str]:
     """PNG bytes and SVG text of ``figure``, undated: the same data gives the same files."""
     png = io.BytesIO()
-    figure.savefig(png, format="png", metadata={"Software": None})
+    if _DRAW_PNG.get():
+        figure.savefig(png, format="png", metadata={"Software": None})
     svg = io.StringIO()
     figure.savefig(svg, format="svg", metadata={"Date": None, "Title": title})
     return png.getvalue(), svg.getvalue()

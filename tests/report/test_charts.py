@@ -136,3 +136,44 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_profile_chart_draws_each_curve_on_a_log_delta_axis() -> None:
+    from privaudit.report.charts import privacy_profile_chart
+
+    grid = [0.1 * k for k in range(40)]
+    curves = [
+        ("all releases", grid, [math.exp(-e) for e in grid]),
+        ("run a", grid, [math.exp(-2 * e) for e in grid]),
+    ]
+    _, svg = privacy_profile_chart(curves, limit=(3.0, 1e-5), title="profile")
+    root = ET.fromstring(svg.encode("utf-8"))
+    gids = {node.get("id") for node in root.iter(f"{SVG}g")}
+    assert {"profile-0", "profile-1", "limit", "delta"} <= gids
+    texts = svg_texts(svg)
+    assert "tier limit ε = 3" in texts and "tier δ = 1e-05" in texts
+    ticks = ["".join(t.split()) for t in texts]
+    assert "10−6" in ticks  # log-scale tick label 10^−6 (mathtext: base and exponent)
+
+
+def test_membership_chart_has_linear_and_log_panels_with_random_guessing() -> None:
+    from privaudit.report.charts import membership_test_chart
+
+    alphas = [0.0, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0]
+    tprs = [min(1.0, 3 * a + 0.001) for a in alphas]
+    _, svg = membership_test_chart(alphas, tprs, title="attack")
+    root = ET.fromstring(svg.encode("utf-8"))
+    gids = {node.get("id") for node in root.iter(f"{SVG}g")}
+    assert {"bound-linear", "bound-log", "guess-linear", "guess-log"} <= gids
+    texts = svg_texts(svg)
+    assert "linear scale" in texts and "log scale: rare errors" in texts
+
+
+def test_svg_only_skips_the_png_and_keeps_the_svg() -> None:
+    from privaudit.report.charts import svg_only
+
+    _, full_svg = draw()
+    with svg_only():
+        png, svg = draw()
+    assert png == b"" and svg == full_svg
+    assert draw()[0].startswith(PNG_SIGNATURE)  # only inside the block

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Regenerates the example reports committed under reports/examples/ (run from anywhere, with
+# privaudit installed: pip install -e ".[dev]"). Each example is the full output folder of the
+# command that made it: policy, ledger, run records, check result, report.html and report.pdf.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# The bundled digits data: plan, three DP-SGD runs, check, report (privaudit demo).
+privaudit demo --out reports/examples/demo --seed 0
