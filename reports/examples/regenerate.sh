@@ -4,6 +4,7 @@
 # command that made it: policy, ledger, run records, check result, report.html and report.pdf.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if command -v privaudit >/dev/null; then run=(privaudit); else run=(python3 -m privaudit); fi
 
 # The bundled digits data: plan, three DP-SGD runs, check, report (privaudit demo).
-privaudit demo --out reports/examples/demo --seed 0
+"${run[@]}" demo --out reports/examples/demo --seed 0
