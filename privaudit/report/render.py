@@ -361,7 +361,7 @@ def format_epsilon(value: float | None) -> str:
         return "n/a"
     if math.isinf(value):
         return "∞ (unbounded)"
-    return str(_ceil(Decimal(value), Decimal("0.0001")))
+    return str(_ceil(_decimal(value), Decimal("0.0001")))
 
 
 def format_delta(value: float | None) -> str:
@@ -372,10 +372,9 @@ def format_delta(value: float | None) -> str:
         return "0"
     if math.isinf(value):
         return "∞"
-    exact = Decimal(value)
+    exact = _decimal(value)
     quantum = Decimal(1).scaleb(exact.adjusted() - 2)
-    rounded = _ceil(exact, quantum)
-    return f"{float(rounded):.3g}" if float(rounded) >= value else str(rounded)
+    return f"{float(_ceil(exact, quantum)):.3g}"
 
 
 def format_percent(value: float | None) -> str:
@@ -384,11 +383,16 @@ def format_percent(value: float | None) -> str:
         return "n/a"
     if math.isinf(value):
         return "∞"
-    return f"{_ceil(Decimal(value) * 100, Decimal('0.1'))}%"
+    return f"{_ceil(_decimal(value) * 100, Decimal('0.1'))}%"
+
+
+def _decimal(value: float) -> Decimal:
+    # The shortest decimal that reads back as the same float (1e-05, not the binary expansion
+    # 1.0000000000000000818e-05): rounding it up gives a figure whose float is ≥ the value.
+    return Decimal(repr(float(value)))
 
 
 def _ceil(value: Decimal, quantum: Decimal) -> Decimal:
-    # Decimal(float) is exact, so rounding up here can never land below the float's value.
     return value.quantize(quantum, rounding=ROUND_CEILING)
 
 

@@ -257,3 +257,20 @@ def test_displayed_fraction_is_never_below_the_value(value: float) -> None:
 
 def test_unbounded_epsilon_is_shown_as_unbounded() -> None:
     assert format_epsilon(math.inf).startswith("∞")
+
+
+@pytest.mark.parametrize(
+    ("shown", "expected"),
+    [
+        (format_delta(1e-5), "1e-05"),
+        (format_delta(1.2341e-7), "1.24e-07"),
+        (format_percent(0.05), "5.0%"),
+        (format_percent(0.8), "80.0%"),
+        (format_epsilon(2.5), "2.5000"),
+        (format_epsilon(2.37041), "2.3705"),
+    ],
+)
+def test_values_that_are_already_short_show_as_given_and_others_round_up(
+    shown: str, expected: str
+) -> None:
+    assert shown == expected
