@@ -1166,6 +1166,71 @@ def demo_command(
     raise typer.Exit(EXIT_FAIL if result.status == "fail" else EXIT_OK)
 
 
+class ScenarioName(StrEnum):
+    MNIST_NONIID = "mnist-noniid"
+    MNIST_CROSS_DEVICE = "mnist-cross-device"
+    HOSPITAL_NOTES = "hospital-notes"
+    BANK_FRAUD = "bank-fraud"
+
+
+@app.command("scenario")
+def scenario_command(
+    name: Annotated[ScenarioName, typer.Argument(help="Which seed scenario to run.")],
+    data_dir: Annotated[
+        Path, typer.Option(help="Folder laid out like ../shared/data (mnist/, mtsamples/, ...).")
+    ] = Path("../shared/data"),
+    epsilon: Annotated[
+        float | None, typer.Option(help="Target ε of the deployment run (default per scenario).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: reports/scenarios/NAME].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of partitions and training (recorded).")] = 0,
+    formats: Annotated[
+        str, typer.Option("--formats", help="Report formats: html, pdf.")
+    ] = "html,pdf",
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Run a federated scenario end to end: plan, train (deployment run plus comparisons), write
+    the ledger, check it against the scenario's policy, and write the report."""
+    from privaudit.train.scenarios import run_scenario
+
+    chosen = _report_formats(formats)
+    folder = out or Path("reports") / "scenarios" / name.value
+    if out is None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    with _options_named():
+        result = run_scenario(
+            name.value,
+            data_dir=data_dir,
+            out=folder,
+            epsilon=epsilon,
+            seed=seed,
+            formats=chosen,
+            progress=_progress_line,
+        )
+    if output_format is SummaryFormat.JSON:
+        _emit_json(result.to_json())
+    else:
+        _emit(f"{result.title}")
+        for variant in (result.deployment, *result.comparisons):
+            metrics = ", ".join(
+                f"{key} {value:.4f}"
+                for key, value in variant.metrics.items()
+                if key in ("test_accuracy", "macro_f1", "roc_auc", "auprc") and math.isfinite(value)
+            )
+            eps = "not private" if variant.epsilon is None else f"ε = {variant.epsilon:.4f}"
+            role = "deployment" if variant.in_ledger else "comparison"
+            _emit(f"  {variant.name} ({role}): {metrics}; {eps}")
+        limit = "" if result.epsilon_limit is None else f" of {result.epsilon_limit:g}"
+        _emit(
+            f"{result.dataset}: ε = {result.epsilon:.4f}{limit} at δ = {result.delta:g}:"
+            f" {result.status.upper()}"
+        )
+        _emit(f"report: {folder / 'report.html'}")
+    raise typer.Exit(EXIT_FAIL if result.status == "fail" else EXIT_OK)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     # dp_accounting logs through absl (e.g. RDP orders it drops as non-convergent, which only

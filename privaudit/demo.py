@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from privaudit.errors import InputError
+from privaudit.files import commit_folder
 
 __all__ = ["DEMO_EPSILONS", "DemoResult", "run_demo"]
 
@@ -137,7 +138,7 @@ def run_demo(
         written = write_report(
             report, scratch, formats, progress=say, sources=(ledger_path, policy_path)
         )
-        _commit(scratch, out)
+        commit_folder(scratch, out)
         dataset = assessment.datasets[0]
         names = ["policy.yaml", "ledger.jsonl", "plan.json", "check.json", "runs/"]
         return DemoResult(
@@ -157,17 +158,3 @@ def _check_json(assessment: Any) -> dict[str, object]:
     from privaudit.gate import to_json_data
 
     return to_json_data(assessment)
-
-
-def _commit(scratch: Path, out: Path) -> None:
-    """Move every finished file from ``scratch`` into ``out``, replacing an earlier demo's."""
-    fresh = set()
-    for item in sorted(scratch.rglob("*")):
-        if item.is_file():
-            target = out / item.relative_to(scratch)
-            target.parent.mkdir(exist_ok=True)
-            item.replace(target)
-            fresh.add(target)
-    for stale in (out / "runs").glob("*.json"):
-        if stale not in fresh:
-            stale.unlink()

@@ -39,3 +39,21 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
+
+
+def commit_folder(scratch: Path, out: Path) -> None:
+    """Move every file of ``scratch`` into ``out`` (same relative paths), replacing what is
+    there, then remove ``out/runs/*.json`` files that the new results do not have: the last step
+    of "compute on a copy, commit on success" for commands that write a folder of results."""
+    fresh = set()
+    for item in sorted(scratch.rglob("*")):
+        if item.is_file():
+            target = out / item.relative_to(scratch)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            item.replace(target)
+            fresh.add(target)
+    runs = out / "runs"
+    if runs.is_dir():
+        for stale in runs.glob("*.json"):
+            if stale not in fresh:
+                stale.unlink()

@@ -839,3 +839,9 @@ def test_tolerance_above_half_the_cap_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "p.yaml", "tiers:\n  t: {epsilon: 1, delta: 1e-6, tolerance: 0.6}\n")
     with pytest.raises(InputError, match=r"tiers\.t\.tolerance"):
         load_policy(path)
+
+
+@pytest.mark.parametrize("name", ["mnist-fl.yaml", "hospital-notes.yaml", "bank-fraud.yaml"])
+def test_packaged_scenario_policies_are_the_shipped_examples(name: str) -> None:
+    packaged = ROOT / "privaudit" / "data" / "policies" / name
+    assert packaged.read_bytes() == (POLICIES / "examples" / name).read_bytes()

@@ -112,7 +112,8 @@ def epsilon_curve_chart(
                     label=f"warning at {100 * warn_at:g}% (ε = {warn_at * limit:g})",
                     gid="warning",
                 )
-        axes.set_xlim(min(xs, default=0.0), max(max(xs, default=1.0), 1e-9))
+        low, high = min(xs, default=0.0), max(xs, default=1.0)
+        axes.set_xlim(low, high if high > low else low + 1.0)  # one point still gets an axis
         axes.set_ylim(0.0, 1.1 * top if top > 0 else 1.0)
         return _finish(figure, axes, title, x_label, y_label, "best")
 

@@ -58,6 +58,22 @@ class PrivacyRecord(BaseModel):
     accountant: str = "pld"
 
 
+class RoundRecord(BaseModel):
+    """One federated round: who took part, who survived, what it cost to communicate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round: int
+    clients: int
+    """Clients (or silos) selected for the round."""
+    survivors: int
+    """Clients whose contribution reached the aggregate (the noise that actually survived)."""
+    bytes_up: int = 0
+    bytes_down: int = 0
+    clip_norm: float | None = None
+    metrics: dict[str, float] = {}
+
+
 class RunRecord(BaseModel):
     """One training run. ``privacy`` is None for the non-private baseline."""
 
@@ -80,6 +96,14 @@ class RunRecord(BaseModel):
     random_source: str
     """``crypto`` (OS entropy) or ``seed=N`` when a fixed seed was asked for."""
     versions: dict[str, str]
+    # Added with federated training (schemas only grow: optional, with defaults).
+    metrics: dict[str, float] = {}
+    """Final test metrics beyond accuracy: macro_f1, roc_auc, auprc, ..."""
+    rounds: tuple[RoundRecord, ...] = ()
+    trust_model: str | None = None
+    """central, silo_local, federated_client or distributed (secure aggregation)."""
+    in_ledger: bool | None = None
+    """False for comparison runs deliberately kept out of the deployment's ledger."""
 
 
 def library_versions() -> dict[str, str]:

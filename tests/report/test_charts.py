@@ -177,3 +177,8 @@ def test_svg_only_skips_the_png_and_keeps_the_svg() -> None:
         png, svg = draw()
     assert png == b"" and svg == full_svg
     assert draw()[0].startswith(PNG_SIGNATURE)  # only inside the block
+
+
+def test_a_single_point_still_gets_a_chart() -> None:
+    png, svg = epsilon_curve_chart([5.0], [0.3], limit=1.0, title="one", x_label="entries")
+    assert png.startswith(PNG_SIGNATURE) and "one" in svg_texts(svg)
