@@ -565,6 +565,63 @@ def _check_positive(option: str, value: float) -> None:
         raise InputError(option, None, f"must be a finite number > 0; found {value!r}")
 
 
+class ForecastScenario(StrEnum):
+    HOSPITAL_NOTES = "hospital-notes"
+
+
+def _forecast(
+    scenario: ForecastScenario,
+    epsilon: float | None,
+    target: float,
+    factors: str,
+    data_dir: Path,
+    output_format: SummaryFormat,
+) -> None:
+    from privaudit.train.notes import forecast_data, prepare_notes, recipe_for
+
+    wanted = 1.0 if epsilon is None else epsilon
+    if not (0 < wanted < math.inf):
+        raise InputError("--epsilon", None, f"expected a finite number > 0; found {epsilon!r}")
+    if not 0 < target <= 1:
+        raise InputError("--target", None, f"expected a macro-F1 in (0, 1]; found {target!r}")
+    ks = _positive_numbers([factors], "--factors") or []
+    if not (data_dir / "mtsamples").is_dir():
+        raise InputError(str(data_dir), None, "expected a folder mtsamples/ inside")
+    _progress_line(
+        f"forecast: {scenario.value} at ε = {wanted:g}, noise divided by k for k in {ks}"
+    )
+    with _options_named():
+        split = prepare_notes(data_dir, seed=0)
+        result = forecast_data(split, recipe_for(wanted), epsilon=wanted, factors=ks, target=target)
+    if output_format is SummaryFormat.JSON:
+        _emit_json(
+            {
+                "scenario": scenario.value,
+                "epsilon": wanted,
+                "target_macro_f1": target,
+                "n_train": result.n_train,
+                "notes_needed": result.notes_needed,
+                "rows": [row._asdict() for row in result.rows],
+                "seeds": list(result.seeds),
+                "method": "Sander et al. 2023: σ/k simulates k× the data at the same ε",
+            }
+        )
+    else:
+        _emit(f"{'k':>6}  {'notes':>7}  {'macro-F1':>8}")
+        for row in result.rows:
+            _emit(f"{row.factor:>6g}  {row.notes:>7}  {row.macro_f1:>8.3f}")
+        answer = (
+            f"about {result.notes_needed:,} training notes"
+            if result.notes_needed is not None
+            else f"more than {result.rows[-1].notes:,} notes (the largest factor falls short)"
+        )
+        _emit(
+            f"{scenario.value}: macro-F1 {target:g} at ε = {wanted:g} needs {answer}"
+            f" (now {result.n_train:,}; mean over seeds {', '.join(map(str, result.seeds))})"
+        )
+    raise typer.Exit(EXIT_OK if result.notes_needed is not None else EXIT_FAIL)
+
+
 @app.command("plan")
 def plan_command(
     tier: Annotated[
@@ -611,15 +668,35 @@ def plan_command(
             help=f"Folder for the ε-curve PNG and SVG [default: {DEFAULT_PLAN_FOLDER}].",
         ),
     ] = None,
+    forecast_data: Annotated[
+        ForecastScenario | None,
+        typer.Option(
+            help="Forecast how much data the scenario needs at --epsilon to reach --target"
+            " (trains with the noise divided by k, Sander et al. 2023)."
+        ),
+    ] = None,
+    target: Annotated[
+        float, typer.Option(help="--forecast-data: the metric to reach (macro-F1).")
+    ] = 0.8,
+    factors: Annotated[
+        str, typer.Option(help="--forecast-data: data multiples k to simulate.")
+    ] = "1,2,4,8,16,32",
+    data_dir: Annotated[
+        Path, typer.Option(help="--forecast-data: folder laid out like ../shared/data.")
+    ] = Path("../shared/data"),
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Noise, batch size and length of a training run that stay under a tier's ε.
 
     Without --noise-multiplier: the smallest noise multiplier for each batch size and number of
     epochs (rounds). With it: ε of every configuration, or, without --epochs/--rounds, the most
-    steps that fit. Exit 0 when a configuration fits, 1 when none does.
+    steps that fit. Exit 0 when a configuration fits, 1 when none does. With --forecast-data:
+    how many records the scenario would need to reach --target at --epsilon (exit 1 if even the
+    largest factor falls short).
     """
-    target = _plan_target(tier, policy, epsilon, delta)
+    if forecast_data is not None:
+        _forecast(forecast_data, epsilon, target, factors, data_dir, output_format)
+    target_ = _plan_target(tier, policy, epsilon, delta)
     folder = _plan_folder(out)
     for option, value in (
         ("--dataset-size", dataset_size),
@@ -630,8 +707,8 @@ def plan_command(
             raise InputError(option, None, f"expected a whole number >= 1; found {value}")
     try:
         result = make_plan(
-            epsilon=target.epsilon,
-            delta=target.delta,
+            epsilon=target_.epsilon,
+            delta=target_.delta,
             dataset_size=dataset_size,
             batch_size=_whole_numbers(batch_size, "--batch-size"),
             epochs=_positive_numbers(epochs, "--epochs"),
@@ -648,27 +725,27 @@ def plan_command(
         raise InputError(
             _PLAN_OPTIONS.get(root, "plan"), None, _option_names(error.problem)
         ) from None
-    charts = _plan_charts(result, target, folder)
+    charts = _plan_charts(result, target_, folder)
     answer = _plan_answer(result)
     warnings = list(result.warnings)
-    if target.privacy_unit is not None and target.privacy_unit != result.privacy_unit:
+    if target_.privacy_unit is not None and target_.privacy_unit != result.privacy_unit:
         warnings.append(
-            f"this plan is accounted per '{result.privacy_unit}' but tier {target.tier} names"
-            f" '{target.privacy_unit}'"
+            f"this plan is accounted per '{result.privacy_unit}' but tier {target_.tier} names"
+            f" '{target_.privacy_unit}'"
         )
     if output_format is SummaryFormat.JSON:
         _emit_json(
             {
                 "answer": answer,
                 "fits": result.fits,
-                "target": target.as_json(),
+                "target": target_.as_json(),
                 **result.model_dump(mode="json"),
                 "warnings": warnings,
                 "charts": charts,
             }
         )
     else:
-        _emit(_plan_text(result, target, answer, charts, warnings))
+        _emit(_plan_text(result, target_, answer, charts, warnings))
     raise typer.Exit(EXIT_OK if result.fits else EXIT_FAIL)
 
 
