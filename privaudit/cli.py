@@ -590,9 +590,23 @@ def _forecast(
     _progress_line(
         f"forecast: {scenario.value} at ε = {wanted:g}, noise divided by k for k in {ks}"
     )
+    from dataclasses import replace
+
+    from privaudit.train.scenarios import HOSPITAL_THRESHOLD, HOSPITALS, scenario_delta
+
+    # The deployment's settings: the scenario policy's δ and the noise planned for dropouts.
+    delta = scenario_delta("hospital-notes")
+    allowance = math.sqrt(HOSPITALS / HOSPITAL_THRESHOLD)
     with _options_named():
         split = prepare_notes(data_dir, seed=0)
-        result = forecast_data(split, recipe_for(wanted), epsilon=wanted, factors=ks, target=target)
+        result = forecast_data(
+            split,
+            replace(recipe_for(wanted), delta=delta),
+            epsilon=wanted,
+            factors=ks,
+            target=target,
+            dropout_allowance=allowance,
+        )
     if output_format is SummaryFormat.JSON:
         _emit_json(
             {
@@ -603,6 +617,8 @@ def _forecast(
                 "notes_needed": result.notes_needed,
                 "rows": [row._asdict() for row in result.rows],
                 "seeds": list(result.seeds),
+                "delta": delta,
+                "dropout_allowance": allowance,
                 "method": "Sander et al. 2023: σ/k simulates k× the data at the same ε",
             }
         )

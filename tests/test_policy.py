@@ -282,8 +282,8 @@ def test_default_tiers_follow_the_guidance() -> None:
     [
         ("mnist-fl.yaml", "mnist", 60000, "example"),
         ("mnist-fl.yaml", "mnist-clients", 1000, "client"),
-        ("hospital-notes.yaml", "mtsamples-notes", 4999, "example"),
-        ("bank-fraud.yaml", "creditcard", 284807, "transaction"),
+        ("hospital-notes.yaml", "mtsamples-notes", 1109, "example"),
+        ("bank-fraud.yaml", "creditcard", 199364, "transaction"),
     ],
 )
 def test_example_policy_datasets(name: str, dataset: str, size: int, unit: str) -> None:

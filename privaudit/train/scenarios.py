@@ -43,6 +43,9 @@ from privaudit.errors import InputError
 __all__ = ["SCENARIOS", "ScenarioResult", "VariantResult", "run_scenario"]
 
 Progress = Callable[[str], None]
+HOSPITALS: Final = 5
+HOSPITAL_THRESHOLD: Final = 4
+"""hospital-notes: secure aggregation needs 4 of the 5 hospitals; noise is planned for that."""
 Array = np.ndarray[Any, Any]
 
 
@@ -253,6 +256,19 @@ def run_scenario(
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scenario_delta(name: str) -> float:
+    """δ of the scenario's dataset tier in its shipped policy."""
+    from importlib.resources import as_file
+
+    from privaudit.policy import load_policy
+
+    scenario = SCENARIOS[name]
+    with as_file(files("privaudit").joinpath(f"data/policies/{scenario.policy}")) as path:
+        tier = load_policy(path).tier_of(scenario.dataset)
+    assert tier is not None
+    return tier.delta
 
 
 # --- shared machinery -----------------------------------------------------------------------------
@@ -1039,7 +1055,7 @@ def _hospital_notes(
     x, y = np.asarray(split.x_train) * scale, np.asarray(split.y_train)
     x_test, y_test = np.asarray(split.x_test) * scale, np.asarray(split.y_test)
     classes = len(split.classes)
-    hospitals, threshold = 5, 4
+    hospitals, threshold = HOSPITALS, HOSPITAL_THRESHOLD
     names = [f"hospital-{chr(ord('a') + i)}" for i in range(hospitals)]
     parts = hospital_partition(y, hospitals, seed=context.seed)
     q, rounds, clip = recipe.sampling_rate, recipe.rounds, recipe.clip_norm

@@ -8,3 +8,9 @@ if command -v privaudit >/dev/null; then run=(privaudit); else run=(python3 -m p
 
 # The bundled digits data: plan, three DP-SGD runs, check, report (privaudit demo).
 "${run[@]}" demo --out reports/examples/demo --seed 0
+
+# The federated scenarios on the real data in ../shared/data (about 10 minutes together).
+data="${PRIVAUDIT_DATA:-../shared/data}"
+for name in bank-fraud hospital-notes mnist-cross-device mnist-noniid; do
+    "${run[@]}" scenario "$name" --data-dir "$data" --out "reports/examples/$name" --seed 0
+done
