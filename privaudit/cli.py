@@ -1324,6 +1324,148 @@ def scenario_command(
     raise typer.Exit(EXIT_FAIL if result.status == "fail" else EXIT_OK)
 
 
+audit_app = typer.Typer(
+    help="Empirical privacy audits: plant canaries, train once, bound ε from below.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+class AuditMethod(StrEnum):
+    ONE_RUN = "one_run"
+    ONE_RUN_FDP = "one_run_fdp"
+
+
+AuditEpsilonOption = Annotated[
+    float, typer.Option("--epsilon", help="ε the trainer is configured to spend (σ calibrated).")
+]
+AuditDeltaOption = Annotated[float, typer.Option("--delta", help="δ of the claim.")]
+CanariesOption = Annotated[int, typer.Option(help="Canaries m (each included with prob. 1/2).")]
+AuditSeedOption = Annotated[int, typer.Option(help="Seed of coin flips and training.")]
+AuditMethodOption = Annotated[
+    AuditMethod,
+    typer.Option(
+        "--method",
+        help="one_run: Steinke et al. 2023, valid for any (ε, δ) claim; one_run_fdp:"
+        " Mahloujifar et al. 2024, tighter, refutes a Gaussian trade-off curve.",
+    ),
+]
+AuditOutOption = Annotated[
+    Path | None, typer.Option(help="Audit record [default: runs/audit-TARGET-DATA-epsE.json].")
+]
+PlantBugOption = Annotated[str | None, typer.Option(hidden=True)]
+
+
+@audit_app.command("dpsgd")
+def audit_dpsgd_command(
+    data: DataOption = TrainData.DIGITS,
+    data_dir: DataDirOption = None,
+    epsilon: AuditEpsilonOption = 2.0,
+    delta: AuditDeltaOption = 1e-5,
+    canaries: CanariesOption = 1000,
+    seed: AuditSeedOption = 0,
+    method: AuditMethodOption = AuditMethod.ONE_RUN,
+    out: AuditOutOption = None,
+    plant_bug: PlantBugOption = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Audit the DP-SGD trainer on real data: exit 1 if the run is shown not to deliver ε."""
+    from privaudit.audit.runner import run_dpsgd_audit
+
+    _check_audit_options(epsilon, delta, canaries)
+    path = out or Path("runs") / f"audit-dpsgd-{data.value}-eps{epsilon:g}.json"
+    with _options_named():
+        record = run_dpsgd_audit(
+            data.value,
+            data_dir,
+            epsilon=epsilon,
+            delta=delta,
+            canaries=canaries,
+            seed=seed,
+            method=method.value,
+            planted_bug=plant_bug,
+            progress=_progress_line,
+        )
+    _finish_audit(record, path, output_format)
+
+
+@audit_app.command("fedavg")
+def audit_fedavg_command(
+    data: DataOption = TrainData.DIGITS,
+    data_dir: DataDirOption = None,
+    epsilon: AuditEpsilonOption = 2.0,
+    delta: AuditDeltaOption = 1e-5,
+    canaries: CanariesOption = 1000,
+    clients: Annotated[int, typer.Option(help="Real clients the data is split over.")] = 100,
+    seed: AuditSeedOption = 0,
+    method: AuditMethodOption = AuditMethod.ONE_RUN,
+    out: AuditOutOption = None,
+    plant_bug: PlantBugOption = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Audit client-level DP-FedAvg with canary clients: exit 1 on a violation."""
+    from privaudit.audit.runner import run_fedavg_audit
+
+    _check_audit_options(epsilon, delta, canaries)
+    if clients < 2:
+        raise InputError("--clients", None, f"expected a whole number >= 2; found {clients}")
+    path = out or Path("runs") / f"audit-fedavg-{data.value}-eps{epsilon:g}.json"
+    with _options_named():
+        record = run_fedavg_audit(
+            data.value,
+            data_dir,
+            epsilon=epsilon,
+            delta=delta,
+            canaries=canaries,
+            clients=clients,
+            seed=seed,
+            method=method.value,
+            planted_bug=plant_bug,
+            progress=_progress_line,
+        )
+    _finish_audit(record, path, output_format)
+
+
+def _check_audit_options(epsilon: float, delta: float, canaries: int) -> None:
+    _check_positive("--epsilon", epsilon)
+    if not 0 < delta < 1:
+        raise InputError("--delta", None, f"must be in (0, 1); found {delta!r}")
+    if canaries < 2:
+        raise InputError("--canaries", None, f"expected a whole number >= 2; found {canaries}")
+
+
+def _finish_audit(record: Any, path: Path, output_format: SummaryFormat) -> None:
+    from privaudit.audit.record import write_audit_record
+
+    if not path.parent.exists():
+        if not path.parent.parent.exists():
+            raise InputError(str(path), None, f"folder {path.parent} does not exist")
+        path.parent.mkdir()
+    write_audit_record(record, path)
+    if output_format is SummaryFormat.JSON:
+        _emit_json({**record.model_dump(mode="json"), "record": str(path)})
+    else:
+        checks = record.direct_checks
+        _emit(
+            f"{record.name}: ε claimed {record.epsilon_claimed:.4f}, lower bound"
+            f" {record.epsilon_lower_bound:.4f} at {100 * record.confidence:g}% confidence"
+            f" ({record.method}, {record.correct}/{record.guesses} correct of"
+            f" {record.canaries} canaries): {record.verdict.upper()}"
+        )
+        _emit(
+            f"  noise std {checks.noise_std.observed:.4g} (claimed {checks.noise_std.claimed:.4g}):"
+            f" {'ok' if checks.noise_std.ok else 'FAILED'}; sampling rate"
+            f" {checks.sampling_rate.observed:.4g} (claimed {checks.sampling_rate.claimed:.4g}):"
+            f" {'ok' if checks.sampling_rate.ok else 'FAILED'}"
+        )
+        for reason in record.reasons:
+            _emit(f"  {reason}")
+        if record.planted_bug:
+            _emit(f"  planted bug: {record.planted_bug} (a test of the audit; not a real run)")
+        _emit(f"  audit record: {path}")
+    raise typer.Exit(EXIT_FAIL if record.verdict == "violation" else EXIT_OK)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     # dp_accounting logs through absl (e.g. RDP orders it drops as non-convergent, which only

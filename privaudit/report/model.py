@@ -43,7 +43,9 @@ from privaudit.accounting.profile import (
 )
 from privaudit.accounting.rdp import epsilon_from_rdp
 from privaudit.assess import Assessment, DatasetAssessment, Status, assess
+from privaudit.audit.record import AuditRecord
 from privaudit.errors import InputError, UnsupportedMechanismError
+from privaudit.jsontext import load_json
 from privaudit.ledger import Ledger, LedgerEntry, read_ledger
 from privaudit.mechanisms import (
     DistributedGaussian,
@@ -177,6 +179,8 @@ class Report(BaseModel):
     datasets: tuple[DatasetSection, ...]
     runs: tuple[RunRecord, ...]
     run_paths: tuple[str, ...]
+    audits: tuple[AuditRecord, ...] = ()
+    """Empirical audit records supplied with ``--runs`` (section 11)."""
     ledger_rows: tuple[LedgerRow, ...]
     ledger_groups: int = 0
     """Rows the appendix would need for the whole ledger (more than shown when truncated)."""
@@ -218,7 +222,7 @@ def build_report(
     ledger = read_ledger(ledger_path)
     policy = load_policy(policy_path)
     policy_bytes = _read_bytes(policy_path)
-    records, record_paths = _read_runs(runs)
+    records, record_paths, audits = _read_runs(runs)
     say(f"assessing {len(ledger.entries)} ledger entries")
     assessment = assess(ledger, policy, policy_path=policy_path)
     by_dataset: dict[str, list[LedgerEntry]] = defaultdict(list)
@@ -258,6 +262,7 @@ def build_report(
         datasets=tuple(sections),
         runs=tuple(records),
         run_paths=tuple(str(p) for p in record_paths),
+        audits=tuple(audits),
         ledger_rows=tuple(_ledger_rows(ledger)),
         ledger_groups=_group_count(ledger),
         commands=_commands(ledger_path, policy_path, runs),
@@ -580,7 +585,12 @@ def _group_count(ledger: Ledger) -> int:
 # --- inputs and provenance ---------------------------------------------------------------------
 
 
-def _read_runs(paths: Sequence[Path]) -> tuple[list[RunRecord], list[Path]]:
+def _read_runs(
+    paths: Sequence[Path],
+) -> tuple[list[RunRecord], list[Path], list[AuditRecord]]:
+    """Run records and audit records (``"kind": "audit"``) from files or folders of them."""
+    from privaudit.audit.record import read_audit_record
+
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -589,8 +599,24 @@ def _read_runs(paths: Sequence[Path]) -> tuple[list[RunRecord], list[Path]]:
             files.append(path)
         else:
             raise InputError(str(path), None, "run record or folder does not exist")
-    records = [read_record(f) for f in files]
-    return records, files
+    records: list[RunRecord] = []
+    record_paths: list[Path] = []
+    audits: list[AuditRecord] = []
+    for file in files:
+        if _is_audit(file):
+            audits.append(read_audit_record(file))
+        else:
+            records.append(read_record(file))
+            record_paths.append(file)
+    return records, record_paths, audits
+
+
+def _is_audit(path: Path) -> bool:
+    try:
+        data = load_json(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError):
+        return False  # read_record reports the problem in one line
+    return isinstance(data, dict) and data.get("kind") == "audit"
 
 
 def _read_bytes(path: Path) -> bytes:

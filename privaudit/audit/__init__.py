@@ -1,0 +1,1 @@
+"""Privacy auditing: canaries, audit records and ε lower bounds from membership guesses."""

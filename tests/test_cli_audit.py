@@ -1,0 +1,93 @@
+"""``privaudit audit dpsgd|fedavg``: records, verdicts, exit codes, and planted bugs that need
+explicit consent (on the bundled digits, a few seconds each)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from privaudit.audit.record import read_audit_record
+from privaudit.cli import main
+from tests.report.conftest import write_inputs
+
+CONSENT = {"PRIVAUDIT_ALLOW_PLANTED_BUGS": "yes-break-privacy"}
+
+
+def test_correct_dpsgd_trainer_is_consistent_and_the_record_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audit.json"
+    code = main(["audit", "dpsgd", "--epsilon", "2", "--out", str(out), "--format", "json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0
+    record = read_audit_record(out)
+    assert record.verdict == "consistent" and printed["verdict"] == "consistent"
+    assert 0 <= record.epsilon_lower_bound <= record.epsilon_claimed <= 2.0
+    assert record.direct_checks.noise_std.ok and record.direct_checks.sampling_rate.ok
+    assert record.planted_bug is None
+
+
+@pytest.mark.parametrize("target", ["dpsgd", "fedavg"])
+def test_planted_bug_without_consent_is_refused_before_any_work(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRIVAUDIT_ALLOW_PLANTED_BUGS", raising=False)
+    out = tmp_path / "audit.json"
+    code = main(["audit", target, "--plant-bug", "no_clipping", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "PRIVAUDIT_ALLOW_PLANTED_BUGS" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "bug"),
+    [("dpsgd", "no_clipping"), ("dpsgd", "noise_div_10"), ("fedavg", "sampling_x4")],
+)
+def test_planted_bugs_are_violations_with_exit_1(
+    target: str, bug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in CONSENT.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "audit.json"
+    code = main(["audit", target, "--epsilon", "2", "--plant-bug", bug, "--out", str(out)])
+    record = read_audit_record(out)
+    assert code == 1
+    assert record.verdict == "violation" and record.planted_bug == bug
+
+
+def test_unknown_planted_bug_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in CONSENT.items():
+        monkeypatch.setenv(key, value)
+    code = main(["audit", "dpsgd", "--plant-bug", "typo", "--out", str(tmp_path / "a.json")])
+    assert code == 2
+    assert "--plant-bug" in capsys.readouterr().err
+
+
+def test_report_shows_audit_records_found_with_the_runs(tmp_path: Path) -> None:
+    ledger, policy, runs = write_inputs(tmp_path)
+    assert main(["audit", "dpsgd", "--epsilon", "2", "--out", str(runs / "audit.json")]) == 0
+    record = read_audit_record(runs / "audit.json")
+    out = tmp_path / "report"
+    code = main(
+        [
+            "report",
+            str(ledger),
+            "--policy",
+            str(policy),
+            "--runs",
+            str(runs),
+            "--out",
+            str(out),
+            "--formats",
+            "html",
+        ]
+    )
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert code == 0
+    assert record.name in html and "CONSISTENT" in html
+    assert f"{record.epsilon_lower_bound:.4f}" in html
