@@ -29,9 +29,11 @@ Threat model
   on the noise sampler (Mironov 2012), and the adaptive clipping and compression variants of
   DP-FedAvg (refused).
 - *Scope of a verdict*: "violation" is a proof at confidence 1 − β (bound) or an exact test at
-  ``check_level`` (direct checks) that the run is not what was claimed; "consistent" only says
-  that this audit found nothing: with m = 1,000 canaries the one-run bound recovers a fraction of
-  the claimed ε, so small under-deliveries pass.
+  ``check_level`` (three direct checks) that the run is not what was claimed: a correct trainer
+  gets a false "violation" with probability at most β + 3·``check_level`` (union bound; in
+  practice the bound is far below the claim, so about 3·10⁻⁴). "consistent" only says that this
+  audit found nothing: with m = 1,000 canaries the one-run bound recovers a fraction of the
+  claimed ε, so small under-deliveries pass.
 
 Method, score and guesses
 -------------------------
@@ -63,7 +65,11 @@ and ``SAMPLING_X4`` (sampling at min(1, 4q) while the accountant is told q). The
 here — the training APIs (``train_dpsgd``, ``run_dpsgd``, the federated runners) cannot reach
 them — and the audit functions accept one only as the keyword ``planted_bug`` *and* when the
 environment variable ``PRIVAUDIT_ALLOW_PLANTED_BUGS`` is ``yes-break-privacy``. The record says
-which bug was planted.
+which bug was planted. Each is caught twice at a claimed ε = 2: by the ε bound, and by the direct
+check it breaks (:mod:`privaudit.audit.canaries`) — the clipping check for ``NO_CLIPPING`` (a
+sampled canary adds 10·C), the noise check for ``NOISE_DIV_10``, the sampling check for
+``SAMPLING_X4``. The direct checks do not depend on the claimed ε, so they still catch these
+bugs where m = 1,000 canaries cannot bound ε above the claim.
 """
 
 from __future__ import annotations
@@ -131,11 +137,12 @@ PLANTED_BUGS_VARIABLE = "PRIVAUDIT_ALLOW_PLANTED_BUGS"
 PLANTED_BUGS_CONSENT = "yes-break-privacy"
 
 CHECK_LEVEL = 1e-4
-"""Level of each direct check (noise, sampling). Exact tests at this level flag a correct trainer
-about once in 10,000 audits each — unlike β = 0.05, which would flag one audit in ten, so a
-series of audits of a correct trainer would report "violations". The planted bugs are off by
-factors of 4 and 10, which these tests see at any level; a 5% error in the noise std or ~10%
-in the sampling rate is flagged as well once u·T and the canary samples are in the thousands."""
+"""Level of each direct check (noise, sampling, clipping). Exact tests at this level flag a
+correct trainer about once in 10,000 audits each. At β = 0.05 the three would flag about one
+correct audit in seven, so a series of audits of a correct trainer would report "violations"
+(one of six MNIST audits measured had a sampling p-value of 0.007). The planted bugs are off by
+factors of 4 and 10, which these tests see at any level; a 5% error in the noise std or ~10% in
+the sampling rate is flagged as well once u·T and the canary samplings are in the thousands."""
 
 _ARGUMENT = "<argument>"
 _METHODS = ("one_run", "one_run_fdp")
