@@ -116,7 +116,14 @@ def test_correct_dpsgd_is_consistent_over_seeds(blobs: Blobs, method: str) -> No
     assert recovered > (0.2 if method == "one_run" else 0.3)
 
 
-def test_fdp_verdicts_are_sound_for_the_audited_claim() -> None:
+@pytest.mark.parametrize(
+    ("sigma", "steps"),
+    [
+        (None, 100),  # the configuration these tests audit
+        (4.122, 400),  # privaudit audit dpsgd: q = 0.1, 40 epochs, ε = 2 at δ = 1e-5
+    ],
+)
+def test_fdp_verdicts_are_sound_for_the_audited_claim(sigma: float | None, steps: int) -> None:
     # one_run_fdp refutes Gaussian curves: its "violation" is only a proof if the claimed
     # mechanism's trade-off curve lies above G_μ* for the μ* with the claimed ε at δ. Check it
     # for the configuration audited here, from dp_accounting's PLD, over ε of both signs.
@@ -126,8 +133,10 @@ def test_fdp_verdicts_are_sound_for_the_audited_claim() -> None:
     from privaudit.audit.bounds import _gdp_epsilon
 
     pld = privacy_loss_distribution.from_gaussian_mechanism(
-        SIGMA_EPS2, sampling_prob=0.1, value_discretization_interval=1e-3
-    ).self_compose(100)
+        SIGMA_EPS2 if sigma is None else sigma,
+        sampling_prob=0.1,
+        value_discretization_interval=1e-3,
+    ).self_compose(steps)
     epsilon = pld.get_epsilon_for_delta(DELTA)
     low, high = 0.0, 5.0
     for _ in range(50):  # bisect for μ* with ε_μ*(δ) = the claimed ε
