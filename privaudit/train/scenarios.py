@@ -547,20 +547,23 @@ def _mnist_noniid(context: _Context) -> tuple[VariantResult, list[VariantResult]
             evaluate_every=every,
             on_round=_progress(context, label, every),
         )
-        variant = _variant(context, label, text, in_ledger, result, x_test, y_test, sigma, started)
-        _finish_variant(
+        variant = _settle(
             context,
-            variant,
             result,
-            "federated-distributed",
-            "distributed",
-            sigma,
-            recipe.clip_norm,
-            q,
-            rounds,
-            data,
-            partition,
-            in_ledger,
+            name=label,
+            description=text,
+            in_ledger=in_ledger,
+            kind="federated-distributed",
+            trust_model="distributed",
+            sigma=sigma,
+            clip=recipe.clip_norm,
+            rate=q,
+            rounds=rounds,
+            data=data,
+            parts=partition,
+            x_test=x_test,
+            y_test=y_test,
+            started=started,
         )
         return variant
 
@@ -608,22 +611,23 @@ def _mnist_noniid(context: _Context) -> tuple[VariantResult, list[VariantResult]
             evaluate_every=every_local,
             on_round=_progress(context, label, every_local),
         )
-        variant = _variant(
-            context, label, text, False, result, x_test, y_test, local_sigma, started
-        )
-        _finish_variant(
+        variant = _settle(
             context,
-            variant,
             result,
-            "federated-local",
-            "silo_local",
-            local_sigma,
-            recipe.clip_norm,
-            local_q,
-            local_rounds,
-            data,
-            partition,
-            False,
+            name=label,
+            description=text,
+            in_ledger=False,
+            kind="federated-local",
+            trust_model="silo_local",
+            sigma=local_sigma,
+            clip=recipe.clip_norm,
+            rate=local_q,
+            rounds=local_rounds,
+            data=data,
+            parts=partition,
+            x_test=x_test,
+            y_test=y_test,
+            started=started,
         )
         comparisons.append(variant)
     comparisons.append(
@@ -696,30 +700,23 @@ def _mnist_cross_device(
         on_round=_progress(context, "dpfedavg", every),
     )
     label = "cross-device-dpfedavg"
-    variant = _variant(
+    variant = _settle(
         context,
-        label,
-        "1,000 devices; client-level DP-FedAvg, adaptive clipping",
-        True,
         result,
-        x_test,
-        y_test,
-        sigma,
-        started,
-    )
-    _finish_variant(
-        context,
-        variant,
-        result,
-        "dpfedavg",
-        "federated_client",
-        sigma,
-        clip,
-        q,
-        rounds,
-        data,
-        parts,
-        True,
+        name=label,
+        description="1,000 devices; client-level DP-FedAvg, adaptive clipping",
+        in_ledger=True,
+        kind="dpfedavg",
+        trust_model="federated_client",
+        sigma=sigma,
+        clip=clip,
+        rate=q,
+        rounds=rounds,
+        data=data,
+        parts=parts,
+        x_test=x_test,
+        y_test=y_test,
+        started=started,
         unit="client",
     )
     summary = {
@@ -836,17 +833,26 @@ def _bank_fraud(context: _Context) -> tuple[VariantResult, list[VariantResult], 
         evaluate_every=every,
         on_round=_progress(context, "secagg", every),
     )
-    deployment = _variant(
+    deployment = _settle(
         context,
-        "banks-secagg-dropout",
-        f"3 banks, distributed noise over secure aggregation; {names[2]} drops out from round"
-        f" {drop_from}",
-        True,
         result,
-        x_test,
-        y_test,
-        sigma,
-        started,
+        name="banks-secagg-dropout",
+        description=(
+            f"3 banks, distributed noise over secure aggregation; {names[2]} drops out from"
+            f" round {drop_from}"
+        ),
+        in_ledger=True,
+        kind="federated-distributed",
+        trust_model="distributed",
+        sigma=sigma,
+        clip=clip,
+        rate=q,
+        rounds=rounds,
+        data=data,
+        parts=parts,
+        x_test=x_test,
+        y_test=y_test,
+        started=started,
         extra={
             "secagg_max_abs_error": max(checks) if checks else None,
             "secagg_rounds_checked": len(checks),
@@ -856,20 +862,6 @@ def _bank_fraud(context: _Context) -> tuple[VariantResult, list[VariantResult], 
             "secagg_sum_matches": bool(checks) and max(checks) <= tolerance,
             "dropout_round": drop_from,
         },
-    )
-    _finish_variant(
-        context,
-        deployment,
-        result,
-        "federated-distributed",
-        "distributed",
-        sigma,
-        clip,
-        q,
-        rounds,
-        data,
-        parts,
-        True,
         unit="transaction",
     )
 
@@ -901,30 +893,23 @@ def _bank_fraud(context: _Context) -> tuple[VariantResult, list[VariantResult], 
         evaluate_every=every,
         on_round=_progress(context, "local", every),
     )
-    local_variant = _variant(
+    local_variant = _settle(
         context,
-        "banks-local-dp",
-        "3 banks, local DP-SGD at the same ε",
-        False,
         local,
-        x_test,
-        y_test,
-        local_sigma,
-        started,
-    )
-    _finish_variant(
-        context,
-        local_variant,
-        local,
-        "federated-local",
-        "silo_local",
-        local_sigma,
-        clip,
-        local_q,
-        rounds,
-        data,
-        parts,
-        False,
+        name="banks-local-dp",
+        description="3 banks, local DP-SGD at the same ε",
+        in_ledger=False,
+        kind="federated-local",
+        trust_model="silo_local",
+        sigma=local_sigma,
+        clip=clip,
+        rate=local_q,
+        rounds=rounds,
+        data=data,
+        parts=parts,
+        x_test=x_test,
+        y_test=y_test,
+        started=started,
     )
     baseline = _baseline(
         context,
@@ -1097,30 +1082,23 @@ def _hospital_notes(
         silo_names=names,
         evaluate_every=1,
     )
-    deployment = _variant(
+    deployment = _settle(
         context,
-        "hospitals-secagg",
-        "5 hospitals, distributed noise over secure aggregation",
-        True,
         result,
-        x_test,
-        y_test,
-        sigma,
-        started,
-    )
-    _finish_variant(
-        context,
-        deployment,
-        result,
-        "federated-distributed",
-        "distributed",
-        sigma,
-        clip,
-        q,
-        rounds,
-        data,
-        parts,
-        True,
+        name="hospitals-secagg",
+        description="5 hospitals, distributed noise over secure aggregation",
+        in_ledger=True,
+        kind="federated-distributed",
+        trust_model="distributed",
+        sigma=sigma,
+        clip=clip,
+        rate=q,
+        rounds=rounds,
+        data=data,
+        parts=parts,
+        x_test=x_test,
+        y_test=y_test,
+        started=started,
     )
     local_sigma = recipe.calibration(context.epsilon).value
     context.say(f"local noise per hospital: {rounds} rounds, σ = {local_sigma:.3f}")
@@ -1136,30 +1114,23 @@ def _hospital_notes(
         silo_names=names,
         evaluate_every=1,
     )
-    local_variant = _variant(
+    local_variant = _settle(
         context,
-        "hospitals-local-dp",
-        "5 hospitals, local DP-SGD noise per hospital at the same ε",
-        False,
         local,
-        x_test,
-        y_test,
-        local_sigma,
-        started,
-    )
-    _finish_variant(
-        context,
-        local_variant,
-        local,
-        "federated-local",
-        "silo_local",
-        local_sigma,
-        clip,
-        q,
-        rounds,
-        data,
-        parts,
-        False,
+        name="hospitals-local-dp",
+        description="5 hospitals, local DP-SGD noise per hospital at the same ε",
+        in_ledger=False,
+        kind="federated-local",
+        trust_model="silo_local",
+        sigma=local_sigma,
+        clip=clip,
+        rate=q,
+        rounds=rounds,
+        data=data,
+        parts=parts,
+        x_test=x_test,
+        y_test=y_test,
+        started=started,
     )
     baseline = _baseline(
         context,
@@ -1277,6 +1248,50 @@ def _finish_variant(
         data=data,
         curve=curve,
     )
+
+
+def _settle(
+    context: _Context,
+    result: Any,
+    *,
+    name: str,
+    description: str,
+    in_ledger: bool,
+    kind: str,
+    trust_model: str,
+    sigma: float,
+    clip: float,
+    rate: float,
+    rounds: int,
+    data: dict[str, Any],
+    parts: Sequence[Any],
+    x_test: Array,
+    y_test: Array,
+    started: float,
+    unit: str = "example",
+    extra: dict[str, Any] | None = None,
+) -> VariantResult:
+    """A trained private variant: its metrics and ε, its ledger entries (deployment only) and
+    its run record."""
+    variant = _variant(
+        context, name, description, in_ledger, result, x_test, y_test, sigma, started, extra
+    )
+    _finish_variant(
+        context,
+        variant,
+        result,
+        kind,
+        trust_model,
+        sigma,
+        clip,
+        rate,
+        rounds,
+        data,
+        parts,
+        in_ledger,
+        unit=unit,
+    )
+    return variant
 
 
 def _variant_json(variant: VariantResult) -> dict[str, Any]:
