@@ -577,7 +577,7 @@ def _forecast(
     data_dir: Path,
     output_format: SummaryFormat,
 ) -> None:
-    from privaudit.train.notes import forecast_data, prepare_notes, recipe_for
+    from privaudit.train.scenarios import forecast_hospital_notes
 
     wanted = 1.0 if epsilon is None else epsilon
     if not (0 < wanted < math.inf):
@@ -590,22 +590,9 @@ def _forecast(
     _progress_line(
         f"forecast: {scenario.value} at ε = {wanted:g}, noise divided by k for k in {ks}"
     )
-    from dataclasses import replace
-
-    from privaudit.train.scenarios import HOSPITAL_THRESHOLD, HOSPITALS, scenario_delta
-
-    # The deployment's settings: the scenario policy's δ and the noise planned for dropouts.
-    delta = scenario_delta("hospital-notes")
-    allowance = math.sqrt(HOSPITALS / HOSPITAL_THRESHOLD)
     with _options_named():
-        split = prepare_notes(data_dir, seed=0)
-        result = forecast_data(
-            split,
-            replace(recipe_for(wanted), delta=delta),
-            epsilon=wanted,
-            factors=ks,
-            target=target,
-            dropout_allowance=allowance,
+        result, delta, allowance = forecast_hospital_notes(
+            data_dir, epsilon=wanted, target=target, factors=ks
         )
     if output_format is SummaryFormat.JSON:
         _emit_json(

@@ -55,8 +55,7 @@ def run_demo(
     from privaudit.assess import assess
     from privaudit.ledger import read_ledger
     from privaudit.policy import load_policy
-    from privaudit.report.model import build_report
-    from privaudit.report.render import write_report
+    from privaudit.report.render import write_folder_report
     from privaudit.train.record import write_record
     from privaudit.train.runs import RunSettings, default_recipe, run_dpsgd
 
@@ -118,25 +117,13 @@ def run_demo(
         (scratch / "check.json").write_text(
             json.dumps(_check_json(assessment), indent=2, allow_nan=False) + "\n"
         )
-        report = build_report(
-            ledger_path,
-            policy_path,
-            runs=[scratch / "runs"],
-            generated_at=generated_at,
+        written = write_folder_report(
+            scratch,
+            out,
+            formats,
             title="Differential privacy report: privaudit demo (digits)",
+            generated_at=generated_at,
             progress=say,
-        )
-        # The report names the files as the user will find them, not the scratch folder.
-        report = report.model_copy(
-            update={
-                "ledger_path": str(out / "ledger.jsonl"),
-                "policy_path": str(out / "policy.yaml"),
-                "run_paths": tuple(str(out / "runs" / Path(p).name) for p in report.run_paths),
-                "commands": tuple(c.replace(str(scratch), str(out)) for c in report.commands),
-            }
-        )
-        written = write_report(
-            report, scratch, formats, progress=say, sources=(ledger_path, policy_path)
         )
         commit_folder(scratch, out)
         dataset = assessment.datasets[0]

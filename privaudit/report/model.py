@@ -42,7 +42,7 @@ from privaudit.accounting.profile import (
     tradeoff_upper_bound,
 )
 from privaudit.accounting.rdp import epsilon_from_rdp
-from privaudit.assess import Assessment, DatasetAssessment, Status, assess
+from privaudit.assess import Assessment, DatasetAssessment, assess
 from privaudit.audit.record import AuditRecord
 from privaudit.errors import InputError, UnsupportedMechanismError
 from privaudit.jsontext import load_json
@@ -185,6 +185,22 @@ class Report(BaseModel):
     ledger_groups: int = 0
     """Rows the appendix would need for the whole ledger (more than shown when truncated)."""
     commands: tuple[str, ...]
+
+    def relocated(self, before: Path, after: Path) -> Report:
+        """The same report naming its input files under ``after`` instead of ``before`` (a
+        report built in a scratch folder that is then moved into place)."""
+
+        def moved(text: str) -> str:
+            return text.replace(str(before), str(after))
+
+        return self.model_copy(
+            update={
+                "ledger_path": moved(self.ledger_path),
+                "policy_path": moved(self.policy_path),
+                "run_paths": tuple(moved(p) for p in self.run_paths),
+                "commands": tuple(moved(c) for c in self.commands),
+            }
+        )
 
     def runs_not_in_ledger(self) -> list[RunRecord]:
         """Private runs whose record names no ledger: their privacy cost is not counted."""
@@ -666,8 +682,3 @@ def _commands(ledger: Path, policy: Path, runs: Sequence[Path]) -> tuple[str, ..
         f"privaudit report {ledger} --policy {policy}{run_options} --out DIR",
         "pdfdetach -saveall report.pdf   # the ledger, policy and assessment inside the PDF",
     )
-
-
-def worst_status(sections: Iterable[DatasetSection]) -> Status:
-    order = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
-    return max((s.assessment.status for s in sections), key=order.__getitem__, default=Status.PASS)

@@ -40,6 +40,7 @@ __all__ = [
     "evidence_for",
     "render_html",
     "render_pdf",
+    "write_folder_report",
     "write_report",
 ]
 
@@ -350,6 +351,38 @@ def write_report(
     for path, data in rendered:
         atomic_write(path, data)
     return [path for path, _ in rendered]
+
+
+def write_folder_report(
+    scratch: Path,
+    out: Path,
+    formats: Sequence[str],
+    *,
+    title: str,
+    generated_at: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """The report of a results folder being built in ``scratch`` (``ledger.jsonl``,
+    ``policy.yaml``, ``runs/``) that will be moved to ``out``: written into ``scratch``, naming
+    the files where the user will find them, under ``out``."""
+    from privaudit.report.model import build_report
+
+    ledger, policy = scratch / "ledger.jsonl", scratch / "policy.yaml"
+    report = build_report(
+        ledger,
+        policy,
+        runs=[scratch / "runs"],
+        generated_at=generated_at,
+        title=title,
+        progress=progress,
+    )
+    return write_report(
+        report.relocated(scratch, out),
+        scratch,
+        formats,
+        progress=progress,
+        sources=(ledger, policy),
+    )
 
 
 # --- numbers ----------------------------------------------------------------------------------

@@ -271,6 +271,29 @@ def scenario_delta(name: str) -> float:
     return tier.delta
 
 
+def forecast_hospital_notes(
+    data_dir: Path, *, epsilon: float, target: float, factors: Sequence[float]
+) -> tuple[Any, float, float]:
+    """How many notes hospital-notes needs for macro-F1 ``target`` at ``epsilon``
+    (:func:`privaudit.train.notes.forecast_data`) with the deployment's settings: the scenario
+    policy's δ and the noise planned for dropouts. Returns the forecast, δ and that allowance."""
+    from dataclasses import replace
+
+    from privaudit.train.notes import forecast_data, prepare_notes, recipe_for
+
+    delta = scenario_delta("hospital-notes")
+    allowance = math.sqrt(HOSPITALS / HOSPITAL_THRESHOLD)
+    result = forecast_data(
+        prepare_notes(data_dir, seed=0),
+        replace(recipe_for(epsilon), delta=delta),
+        epsilon=epsilon,
+        factors=factors,
+        target=target,
+        dropout_allowance=allowance,
+    )
+    return result, delta, allowance
+
+
 # --- shared machinery -----------------------------------------------------------------------------
 
 
@@ -288,31 +311,14 @@ class _Context:
 
 
 def _report(context: _Context, out: Path, formats: Sequence[str]) -> list[Path]:
-    from privaudit.report.model import build_report
-    from privaudit.report.render import write_report
+    from privaudit.report.render import write_folder_report
 
-    scratch = context.scratch
-    report = build_report(
-        context.ledger,
-        scratch / "policy.yaml",
-        runs=[scratch / "runs"],
+    return write_folder_report(
+        context.scratch,
+        out,
+        formats,
         title=f"Differential privacy report: {context.scenario.title}",
         progress=context.say,
-    )
-    report = report.model_copy(
-        update={
-            "ledger_path": str(out / "ledger.jsonl"),
-            "policy_path": str(out / "policy.yaml"),
-            "run_paths": tuple(str(out / "runs" / Path(p).name) for p in report.run_paths),
-            "commands": tuple(c.replace(str(scratch), str(out)) for c in report.commands),
-        }
-    )
-    return write_report(
-        report,
-        scratch,
-        formats,
-        progress=context.say,
-        sources=(context.ledger, scratch / "policy.yaml"),
     )
 
 
