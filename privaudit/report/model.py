@@ -193,8 +193,16 @@ class Report(BaseModel):
         def moved(text: str) -> str:
             return text.replace(str(before), str(after))
 
+        sources = {
+            name: None if source is None else source.model_copy(update={"path": moved(source.path)})
+            for name, source in (
+                ("ledger", self.assessment.ledger),
+                ("policy", self.assessment.policy),
+            )
+        }
         return self.model_copy(
             update={
+                "assessment": self.assessment.model_copy(update=sources),
                 "ledger_path": moved(self.ledger_path),
                 "policy_path": moved(self.policy_path),
                 "run_paths": tuple(moved(p) for p in self.run_paths),

@@ -199,3 +199,15 @@ def test_profile_over_partitions_equals_the_worst_partition_pointwise(
         method=Method.PLD,
     )
     assert list(section.profile.y) == pytest.approx(list(silo_a), rel=1e-12, abs=1e-300)
+
+
+def test_relocated_report_names_every_input_under_the_new_folder(inputs: Inputs) -> None:
+    ledger, policy, runs = inputs
+    before = ledger.parent
+    report = build_report(ledger, policy, runs=[runs]).relocated(before, Path("/final"))
+    assert report.ledger_path == "/final/ledger.jsonl"
+    assert report.assessment.ledger is not None and report.assessment.policy is not None
+    assert report.assessment.ledger.path == "/final/ledger.jsonl"
+    assert report.assessment.policy.path == "/final/policy.yaml"
+    assert all(p.startswith("/final/") for p in report.run_paths)
+    assert not any(str(before) in c for c in report.commands)
