@@ -288,13 +288,24 @@ def _max_or_none(values: Iterable[float | None]) -> float | None:
 
 
 def _partition(entries: Sequence[LedgerEntry]) -> list[tuple[str | None, list[Mechanism]]]:
-    shared = [e.mechanism for e in entries if e.partition is None]
+    return partition_compositions((e.partition, e.mechanism) for e in entries)
+
+
+def partition_compositions(
+    releases: Iterable[tuple[str | None, Mechanism]],
+) -> list[tuple[str | None, list[Mechanism]]]:
+    """The sequential compositions a dataset's ε is the maximum of: one per named partition
+    (sorted), each with the releases that touch every partition (partition None); without
+    named partitions, one composition of everything. Empty input gives none."""
+    shared: list[Mechanism] = []
     named: dict[str, list[Mechanism]] = defaultdict(list)
-    for entry in entries:
-        if entry.partition is not None:
-            named[entry.partition].append(entry.mechanism)
+    for partition, mechanism in releases:
+        if partition is None:
+            shared.append(mechanism)
+        else:
+            named[partition].append(mechanism)
     if not named:
-        return [(None, shared)] if entries else []
+        return [(None, shared)] if shared else []
     return [(part, shared + members) for part, members in sorted(named.items())]
 
 

@@ -42,7 +42,7 @@ from privaudit.accounting.profile import (
     tradeoff_upper_bound,
 )
 from privaudit.accounting.rdp import epsilon_from_rdp
-from privaudit.assess import Assessment, DatasetAssessment, assess
+from privaudit.assess import Assessment, DatasetAssessment, assess, partition_compositions
 from privaudit.audit.record import AuditRecord
 from privaudit.errors import InputError, UnsupportedMechanismError
 from privaudit.jsontext import load_json
@@ -361,16 +361,11 @@ def _section(
 
 
 def _partitions(entries: Sequence[LedgerEntry]) -> list[list[Mechanism]]:
-    """The sequential compositions a dataset's ε is the maximum of (as ``assess`` forms them):
-    one per named partition, each with the entries that touch every partition."""
-    shared = [e.mechanism for e in entries if e.partition is None]
-    named: dict[str, list[Mechanism]] = defaultdict(list)
-    for entry in entries:
-        if entry.partition is not None:
-            named[entry.partition].append(entry.mechanism)
-    if not named:
-        return [shared] if shared else []
-    return [shared + members for _, members in sorted(named.items())]
+    """The compositions a dataset's ε is the maximum of, formed as ``assess`` forms them."""
+    return [
+        members
+        for _, members in partition_compositions((e.partition, e.mechanism) for e in entries)
+    ]
 
 
 def _profile(

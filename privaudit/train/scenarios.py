@@ -358,14 +358,10 @@ def _run_epsilon(items: Sequence[Any], delta: float) -> float:
     """ε of one run's ledger items alone: sequential within a partition, max over partitions
     (entries without a partition touch all of them)."""
     from privaudit.accounting.accountant import account
+    from privaudit.assess import partition_compositions
 
-    shared = [i.mechanism for i in items if i.partition is None]
-    by_part: dict[str, list[Any]] = {}
-    for item in items:
-        if item.partition is not None:
-            by_part.setdefault(item.partition, []).append(item.mechanism)
-    groups = [shared + members for members in by_part.values()] or [shared]
-    return max(account(group, delta).epsilon for group in groups if group)
+    groups = partition_compositions((i.partition, i.mechanism) for i in items)
+    return max(account(group, delta).epsilon for _, group in groups)
 
 
 def _epsilon_curve(items: Sequence[Any], rounds: Sequence[int], delta: float) -> dict[int, float]:
