@@ -28,7 +28,7 @@ that every row trained the same model; the initialisations differ (privaudit: He
 biases; torch: its defaults).
 
 Data: MNIST from ``<repo>/../shared/data`` (``--data-dir``) via
-``privaudit.train.data.load_mnist``; when it is absent, random data of MNIST's shape (the timings
+``privaudit.data.loaders.load_mnist``; when it is absent, random data of MNIST's shape (the timings
 do not depend on the pixel values, the accuracies become meaningless) and the output says so.
 
 Usage: ``python benchmarks/dpsgd.py [--epochs-to-time 1] [--batch-size 256] [--hidden 128]
@@ -54,8 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from privaudit.data.loaders import load_mnist
 from privaudit.errors import InputError
-from privaudit.train.data import load_mnist
 from privaudit.train.dpsgd import DpSgdConfig, make_generator, poisson_sample, private_gradient
 from privaudit.train.models import ModelSpec
 

@@ -1,7 +1,7 @@
 """Time one secure-aggregation round (Bonawitz et al., CCS 2017) beside plain aggregation.
 
 For each number of clients n (``--clients``, default 3, 10, 50, 100) every client holds a
-``--params``-long float32 update drawn uniformly from [-1, 1]; ``privaudit.train.secagg``'s
+``--params``-long float32 update drawn uniformly from [-1, 1]; ``privaudit.federated.secagg``'s
 ``secure_sum`` runs the four rounds (AdvertiseKeys, ShareKeys, MaskedInputCollection,
 Unmasking) in this one process, clients and server exchanging only message objects, with
 threshold t = ⌈2n/3⌉, value_bound 1, scale 2^16 and a 32-bit ring (4 bytes per parameter,
@@ -47,7 +47,7 @@ import cryptography
 import numpy as np
 import numpy.typing as npt
 
-from privaudit.train.secagg import secure_sum
+from privaudit.federated.secagg import secure_sum
 
 SCALE = 2.0**16
 VALUE_BOUND = 1.0

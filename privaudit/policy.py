@@ -264,9 +264,9 @@ def policy_json_schema() -> dict[str, Any]:
 
 
 def default_tiers() -> Policy:
-    """The shipped default sensitivity tiers (``privaudit/data/tiers.yaml``), without datasets."""
-    resource = files("privaudit") / "data" / "tiers.yaml"
-    return _parse_bytes(resource.read_bytes(), "yaml", "privaudit/data/tiers.yaml")
+    """The shipped default sensitivity tiers (``privaudit/policies/tiers.yaml``), no datasets."""
+    resource = files("privaudit") / "policies" / "tiers.yaml"
+    return _parse_bytes(resource.read_bytes(), "yaml", "privaudit/policies/tiers.yaml")
 
 
 def starter_policy_text() -> str:

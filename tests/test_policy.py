@@ -254,7 +254,7 @@ def test_shipped_policy_validates(path: Path) -> None:
 
 
 def test_packaged_tiers_file_is_identical_to_policies_tiers() -> None:
-    packaged = ROOT / "privaudit" / "data" / "tiers.yaml"
+    packaged = ROOT / "privaudit" / "policies" / "tiers.yaml"
     assert packaged.read_bytes() == (POLICIES / "tiers.yaml").read_bytes()
 
 
@@ -843,5 +843,5 @@ def test_tolerance_above_half_the_cap_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["mnist-fl.yaml", "hospital-notes.yaml", "bank-fraud.yaml"])
 def test_packaged_scenario_policies_are_the_shipped_examples(name: str) -> None:
-    packaged = ROOT / "privaudit" / "data" / "policies" / name
+    packaged = ROOT / "privaudit" / "policies" / "examples" / name
     assert packaged.read_bytes() == (POLICIES / "examples" / name).read_bytes()

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from privaudit.audit.record import AuditRecord
 from privaudit.errors import InputError
+from privaudit.records.audit import AuditRecord
 
 __all__ = ["run_dpsgd_audit", "run_fedavg_audit"]
 
@@ -29,7 +29,7 @@ FEDAVG_ROUNDS: Final = 100
 
 
 def _data(name: str, data_dir: Path | None) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-    from privaudit.train.data import load_digits, load_mnist
+    from privaudit.data.loaders import load_digits, load_mnist
     from privaudit.train.features import FeatureSpec
 
     if name == "mnist":
@@ -143,10 +143,10 @@ def run_fedavg_audit(
     from privaudit.accounting.accountant import account
     from privaudit.accounting.calibrate import calibrate_noise
     from privaudit.audit.trainer import PlantedBug, audit_fedavg
+    from privaudit.data.partition import iid
+    from privaudit.federated import DpFedAvgConfig
     from privaudit.mechanisms import DpFedAvg
-    from privaudit.train.federated import DpFedAvgConfig
     from privaudit.train.models import ModelSpec
-    from privaudit.train.partition import iid
 
     say = progress or (lambda _line: None)
     bug = _bug(planted_bug, PlantedBug)

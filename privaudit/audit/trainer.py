@@ -16,7 +16,7 @@ Threat model
   assembled from the production building blocks (:func:`~privaudit.train.dpsgd.poisson_sample`,
   :meth:`~privaudit.train.models.Mlp.clipped_gradient_sum`,
   :func:`~privaudit.train.dpsgd.add_gaussian_noise`, the same optimizers;
-  :func:`~privaudit.train.federated.local_sgd` and :func:`~privaudit.train.federated.clip_to_norm`
+  :func:`~privaudit.federated.local_sgd` and :func:`~privaudit.federated.clip_to_norm`
   for DP-FedAvg) with one addition: included canaries enter the clipped sum as extra records.
 - *What the auditor sees*: white box. The noisy sum of every step, before normalisation, on the
   canary and untouched coordinates (the strongest observation the DP guarantee covers: every
@@ -98,7 +98,10 @@ from privaudit.audit.canaries import (
     noise_std_check,
     sampling_rate_check,
 )
-from privaudit.audit.record import (
+from privaudit.errors import EXIT_USAGE, InputError, PrivauditError
+from privaudit.federated import DpFedAvgConfig, clip_to_norm, local_sgd
+from privaudit.mechanisms import DpFedAvg, Mechanism, Sampling, mechanism_to_json
+from privaudit.records.audit import (
     AuditRecord,
     ContributionRecord,
     DirectChecks,
@@ -108,17 +111,14 @@ from privaudit.audit.record import (
     reasons_of,
     verdict_of,
 )
-from privaudit.errors import EXIT_USAGE, InputError, PrivauditError
-from privaudit.mechanisms import DpFedAvg, Mechanism, Sampling, mechanism_to_json
+from privaudit.records.run import library_versions, now
 from privaudit.train.dpsgd import (
     DpSgdConfig,
     _make_optimizer,
     add_gaussian_noise,
     poisson_sample,
 )
-from privaudit.train.federated import DpFedAvgConfig, clip_to_norm, local_sgd
 from privaudit.train.models import Array, Labels, Mlp, ModelSpec
-from privaudit.train.record import library_versions, now
 
 __all__ = [
     "CHECK_LEVEL",
@@ -197,7 +197,7 @@ def audit_dpsgd(
     ``seed`` fixes the auditor's coin flips, its design simulations and the trainer's
     randomness (independent streams); ``config.seed`` is not used. ``data`` (name, provenance,
     ...) is copied into the record. Returns the record; the caller writes it
-    (:func:`~privaudit.audit.record.write_audit_record`).
+    (:func:`~privaudit.records.audit.write_audit_record`).
     """
     bug = _planted_bug(planted_bug)
     started = time.perf_counter()

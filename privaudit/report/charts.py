@@ -133,7 +133,7 @@ def label_histogram_chart(
     """How a federated partition spreads the labels: one stacked bar per client.
 
     ``counts`` is a ``(clients, classes)`` array of non-negative counts (as
-    :func:`privaudit.train.partition.label_histogram` returns), ``class_names`` names its columns.
+    :func:`privaudit.data.partition.label_histogram` returns), ``class_names`` names its columns.
     Each class keeps one colour on every bar (tab10 up to 10 classes; tab20, tab20b and tab20c
     up to 60; evenly spaced viridis beyond), stacked in class order; the legend, right of the
     plot, lists the classes in the same order. Each bar segment has the SVG id

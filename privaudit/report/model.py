@@ -43,7 +43,6 @@ from privaudit.accounting.profile import (
 )
 from privaudit.accounting.rdp import epsilon_from_rdp
 from privaudit.assess import Assessment, DatasetAssessment, assess, partition_compositions
-from privaudit.audit.record import AuditRecord
 from privaudit.errors import InputError, UnsupportedMechanismError
 from privaudit.jsontext import load_json
 from privaudit.ledger import Ledger, LedgerEntry, read_ledger
@@ -55,7 +54,8 @@ from privaudit.mechanisms import (
     mechanism_to_json,
 )
 from privaudit.policy import Policy, load_policy
-from privaudit.train.record import RunRecord, read_record
+from privaudit.records.audit import AuditRecord
+from privaudit.records.run import RunRecord, read_record
 
 __all__ = [
     "FALSE_POSITIVE_RATES",
@@ -608,7 +608,7 @@ def _read_runs(
     paths: Sequence[Path],
 ) -> tuple[list[RunRecord], list[Path], list[AuditRecord]]:
     """Run records and audit records (``"kind": "audit"``) from files or folders of them."""
-    from privaudit.audit.record import read_audit_record
+    from privaudit.records.audit import read_audit_record
 
     files: list[Path] = []
     for path in paths:

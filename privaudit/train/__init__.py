@@ -1,6 +1,7 @@
-"""Training to validate the accounting on real data: data loaders, federated partitioners,
-numpy DP-SGD and DP-FedAvg, secure aggregation and run records.
+"""Centralised training to validate the accounting on real data: numpy DP-SGD (per-example
+clipping, Gaussian noise, Poisson / shuffled / fixed batches), the models it trains, feature
+maps, and the runs behind ``privaudit train`` that charge a ledger as they go.
 
-Import the submodules (``privaudit.train.data``, ``privaudit.train.partition``, ...) directly;
+Import the submodules (``privaudit.train.dpsgd``, ``privaudit.train.models``, ...) directly;
 this package imports nothing heavy on its own.
 """

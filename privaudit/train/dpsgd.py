@@ -190,7 +190,7 @@ class DpSgdConfig:
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch (the last may be partial when the budget stopped the run). Field names match
-    ``privaudit.train.record.EpochRecord``."""
+    ``privaudit.records.run.EpochRecord``."""
 
     epoch: int
     steps: int

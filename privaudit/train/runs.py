@@ -21,11 +21,18 @@ import numpy as np
 
 from privaudit.accounting.calibrate import calibrate_noise
 from privaudit.accounting.streaming import StreamingAccountant
+from privaudit.data.loaders import Split, load_digits, load_mnist
 from privaudit.errors import BudgetExceededError, InputError
 from privaudit.ledger import append_entry, read_ledger
 from privaudit.mechanisms import mechanism_to_json
 from privaudit.policy import Policy
-from privaudit.train.data import Split, load_digits, load_mnist
+from privaudit.records.run import (
+    EpochRecord,
+    PrivacyRecord,
+    RunRecord,
+    library_versions,
+    now,
+)
 from privaudit.train.dpsgd import (
     MNIST_FEATURES,
     DpSgdConfig,
@@ -36,13 +43,6 @@ from privaudit.train.dpsgd import (
 )
 from privaudit.train.features import FeatureSpec
 from privaudit.train.models import ModelSpec
-from privaudit.train.record import (
-    EpochRecord,
-    PrivacyRecord,
-    RunRecord,
-    library_versions,
-    now,
-)
 
 DATA_SETS = ("mnist", "digits")
 _T = TypeVar("_T")

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from privaudit import federated
 from privaudit.accounting.accountant import account
-from privaudit.audit.record import AuditRecord, read_audit_record, write_audit_record
 from privaudit.audit.trainer import (
     PLANTED_BUGS_CONSENT,
     PLANTED_BUGS_VARIABLE,
@@ -22,10 +22,11 @@ from privaudit.audit.trainer import (
     audit_fedavg,
 )
 from privaudit.errors import InputError, PrivauditError
+from privaudit.federated import AdaptiveClipping, DpFedAvgConfig
 from privaudit.mechanisms import DpFedAvg, Sampling, mechanism_to_json
-from privaudit.train import federated, runs
+from privaudit.records.audit import AuditRecord, read_audit_record, write_audit_record
+from privaudit.train import runs
 from privaudit.train.dpsgd import DpSgdConfig, train_dpsgd
-from privaudit.train.federated import AdaptiveClipping, DpFedAvgConfig
 
 DELTA = 1e-5
 N, D = 2000, 20

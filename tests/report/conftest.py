@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from privaudit.ledger import append_entry
-from privaudit.train.record import EpochRecord, PrivacyRecord, RunRecord, write_record
+from privaudit.records.run import EpochRecord, PrivacyRecord, RunRecord, write_record
 
 POLICY = """\
 version: 1

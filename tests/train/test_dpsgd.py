@@ -338,7 +338,7 @@ def test_mnist_config_calibrates_between_the_tabulated_targets() -> None:
 
 @pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason=f"no MNIST under {DATA}")
 def test_real_mnist_smoke() -> None:
-    from privaudit.train.data import load_mnist
+    from privaudit.data.loaders import load_mnist
     from privaudit.train.features import FeatureSpec
 
     train, test = load_mnist(DATA)

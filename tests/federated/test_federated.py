@@ -1,4 +1,4 @@
-"""The federated simulator (privaudit.train.federated): what the server sees, the noise it
+"""The federated simulator (privaudit.federated): what the server sees, the noise it
 carries, what the ledger records, and that the three modes learn."""
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from privaudit.data.partition import iid, shards
 from privaudit.errors import InputError
-from privaudit.ledger import read_ledger
-from privaudit.mechanisms import DistributedGaussian, DpFedAvg, DpSgd, NonPrivate, Sampling
-from privaudit.train.dpsgd import make_generator
-from privaudit.train.federated import (
+from privaudit.federated import (
     QSGD_8BIT,
     Absence,
     AdaptiveClipping,
@@ -56,8 +54,10 @@ from privaudit.train.federated import (
     weighted_average,
     write_ledger,
 )
+from privaudit.ledger import read_ledger
+from privaudit.mechanisms import DistributedGaussian, DpFedAvg, DpSgd, NonPrivate, Sampling
+from privaudit.train.dpsgd import make_generator
 from privaudit.train.models import Mlp, softmax_regression
-from privaudit.train.partition import iid, shards
 
 ALPHA = 1e-6
 """Two-sided level of the statistical tests: a correct implementation fails one about once in a
@@ -390,7 +390,7 @@ def test_silo_selection_splits_the_noise_among_the_asked() -> None:
 
 
 class _FakeSecagg:
-    """Stands in for privaudit.train.secagg with the documented secure_sum signature."""
+    """Stands in for privaudit.federated.secagg with the documented secure_sum signature."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -414,10 +414,10 @@ def test_secure_aggregator_adapter_passes_dropouts_and_reports_survivors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = _FakeSecagg()
-    module = types.ModuleType("privaudit.train.secagg")
+    module = types.ModuleType("privaudit.federated.secagg")
     module.secure_sum = fake.secure_sum  # type: ignore[attr-defined]
     module.SecureAggregationError = RuntimeError  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "privaudit.train.secagg", module)
+    monkeypatch.setitem(sys.modules, "privaudit.federated.secagg", module)
     x, y, parts = _silent_silos()
     aggregator = secure_aggregator(
         threshold=2, value_bound=1e6, dropouts_by_round=lambda r: {1, 9} if r == 2 else set()
@@ -443,16 +443,16 @@ def test_secure_aggregator_adapter_passes_dropouts_and_reports_survivors(
 def test_secure_aggregator_refuses_inputs_outside_its_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    module = types.ModuleType("privaudit.train.secagg")
+    module = types.ModuleType("privaudit.federated.secagg")
     module.secure_sum = _FakeSecagg().secure_sum  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "privaudit.train.secagg", module)
+    monkeypatch.setitem(sys.modules, "privaudit.federated.secagg", module)
     aggregator = secure_aggregator(threshold=1, value_bound=1.0)
     with pytest.raises(InputError, match="value_bound"):
         aggregator(1, {0: np.array([0.5, -3.0])})
 
 
 def test_secure_aggregator_with_the_real_protocol() -> None:
-    pytest.importorskip("privaudit.train.secagg")
+    pytest.importorskip("privaudit.federated.secagg")
     x, y, parts = _silent_silos(n=4, d=9)  # 40 parameters
     config = DistributedDpSgdConfig(
         rounds=3,
@@ -816,8 +816,8 @@ def test_plain_sum_counts_four_bytes_per_float32_coordinate() -> None:
 
 
 def test_coalescing_caps_the_rounds_one_entry_covers() -> None:
+    from privaudit.federated import LedgerItem, coalesce_entries
     from privaudit.mechanisms import DistributedGaussian
-    from privaudit.train.federated import LedgerItem, coalesce_entries
 
     step = DistributedGaussian(noise_multiplier=2.0, clients=3, survivors=3, sampling_rate=0.1)
     items = [LedgerItem(None, step, {"round": r, "survivors": 3}) for r in range(1, 11)]

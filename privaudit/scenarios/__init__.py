@@ -54,7 +54,7 @@ class Scenario:
     name: str
     title: str
     policy: str
-    """File name of the shipped policy (privaudit/data/policies/)."""
+    """File name of the shipped policy (privaudit/policies/examples/)."""
     dataset: str
     """Dataset id in the policy and ledger."""
     default_epsilon: float
@@ -193,7 +193,7 @@ def run_scenario(
     try:
         policy_path = scratch / "policy.yaml"
         policy_path.write_bytes(
-            files("privaudit").joinpath(f"data/policies/{scenario.policy}").read_bytes()
+            files("privaudit").joinpath(f"policies/examples/{scenario.policy}").read_bytes()
         )
         from privaudit.policy import load_policy
 
@@ -265,7 +265,7 @@ def scenario_delta(name: str) -> float:
     from privaudit.policy import load_policy
 
     scenario = SCENARIOS[name]
-    with as_file(files("privaudit").joinpath(f"data/policies/{scenario.policy}")) as path:
+    with as_file(files("privaudit").joinpath(f"policies/examples/{scenario.policy}")) as path:
         tier = load_policy(path).tier_of(scenario.dataset)
     assert tier is not None
     return tier.delta
@@ -275,11 +275,11 @@ def forecast_hospital_notes(
     data_dir: Path, *, epsilon: float, target: float, factors: Sequence[float]
 ) -> tuple[Any, float, float]:
     """How many notes hospital-notes needs for macro-F1 ``target`` at ``epsilon``
-    (:func:`privaudit.train.notes.forecast_data`) with the deployment's settings: the scenario
+    (:func:`privaudit.scenarios.notes.forecast_data`) with the deployment's settings: the scenario
     policy's δ and the noise planned for dropouts. Returns the forecast, δ and that allowance."""
     from dataclasses import replace
 
-    from privaudit.train.notes import forecast_data, prepare_notes, recipe_for
+    from privaudit.scenarios.notes import forecast_data, prepare_notes, recipe_for
 
     delta = scenario_delta("hospital-notes")
     allowance = math.sqrt(HOSPITALS / HOSPITAL_THRESHOLD)
@@ -348,7 +348,7 @@ def _round_rows(result: Any) -> tuple[dict[str, Any], ...]:
 
 
 def _final_metrics(result: Any, x_test: Array, y_test: Array) -> dict[str, float]:
-    from privaudit.train.federated import evaluate
+    from privaudit.federated import evaluate
 
     metrics = evaluate(result.model, result.params, x_test, y_test)
     return {("test_accuracy" if k == "accuracy" else k): float(v) for k, v in metrics.items()}
@@ -386,7 +386,7 @@ def _write_record(
     data: dict[str, Any],
     curve: Mapping[int, float] | None = None,
 ) -> None:
-    from privaudit.train.record import (
+    from privaudit.records.run import (
         EpochRecord,
         PrivacyRecord,
         RoundRecord,
@@ -501,15 +501,15 @@ def _mnist_features(context: _Context) -> tuple[Array, Array, Array, Array, dict
 
 
 def _mnist_noniid(context: _Context) -> tuple[VariantResult, list[VariantResult], dict[str, Any]]:
-    from privaudit.train.dpsgd import mnist_config
-    from privaudit.train.federated import (
+    from privaudit.data.partition import dirichlet, iid, label_histogram, shards
+    from privaudit.federated import (
         DistributedDpSgdConfig,
         LocalDpSgdConfig,
         run_distributed_dpsgd,
         run_local_dpsgd,
         secure_aggregator,
     )
-    from privaudit.train.partition import dirichlet, iid, label_histogram, shards
+    from privaudit.train.dpsgd import mnist_config
 
     x, y, x_test, y_test, data = _mnist_features(context)
     silos, threshold = 10, 7
@@ -662,9 +662,9 @@ def _mnist_cross_device(
     context: _Context,
 ) -> tuple[VariantResult, list[VariantResult], dict[str, Any]]:
     from privaudit.accounting.calibrate import calibrate_noise
-    from privaudit.train.federated import AdaptiveClipping, DpFedAvgConfig, run_dp_fedavg
+    from privaudit.data.partition import dirichlet
+    from privaudit.federated import AdaptiveClipping, DpFedAvgConfig, run_dp_fedavg
     from privaudit.train.models import ModelSpec
-    from privaudit.train.partition import dirichlet
 
     x, y, x_test, y_test, data = _mnist_features(context)
     clients = 1000
@@ -748,8 +748,9 @@ def creditcard_features(raw: Array) -> Array:
 
 def _bank_fraud(context: _Context) -> tuple[VariantResult, list[VariantResult], dict[str, Any]]:
     from privaudit.accounting.calibrate import calibrate_noise
-    from privaudit.train.data import load_creditcard
-    from privaudit.train.federated import (
+    from privaudit.data.loaders import load_creditcard
+    from privaudit.data.partition import quantity_skew
+    from privaudit.federated import (
         Absence,
         DistributedDpSgdConfig,
         Heterogeneity,
@@ -759,7 +760,6 @@ def _bank_fraud(context: _Context) -> tuple[VariantResult, list[VariantResult], 
         secure_aggregator,
     )
     from privaudit.train.models import ModelSpec
-    from privaudit.train.partition import quantity_skew
 
     context.say("data: credit-card transactions")
     table = load_creditcard(context.data_dir)
@@ -959,7 +959,7 @@ def _baseline(
     n_classes: int,
 ) -> VariantResult:
     """The same federated training without noise (clipping kept): the utility privacy costs."""
-    from privaudit.train.federated import (
+    from privaudit.federated import (
         DistributedDpSgdConfig,
         ideal_secure_sum,
         run_distributed_dpsgd,
@@ -1025,13 +1025,13 @@ def _hospital_notes(
 ) -> tuple[VariantResult, list[VariantResult], dict[str, Any]]:
     from dataclasses import replace
 
-    from privaudit.train.federated import (
+    from privaudit.federated import (
         run_distributed_dpsgd,
         run_local_dpsgd,
         secure_aggregator,
     )
+    from privaudit.scenarios.notes import hospital_partition, prepare_notes, recipe_for
     from privaudit.train.models import ModelSpec
-    from privaudit.train.notes import hospital_partition, prepare_notes, recipe_for
 
     context.say("data: MTSamples clinical notes, hashed features (no shared vocabulary)")
     split = prepare_notes(context.data_dir, seed=context.seed)
@@ -1213,7 +1213,7 @@ def _finish_variant(
     *,
     unit: str = "example",
 ) -> None:
-    from privaudit.train.federated import write_ledger
+    from privaudit.federated import write_ledger
 
     if in_ledger:
         # About 20 entries a partition: the ledger shows the budget spent over training.

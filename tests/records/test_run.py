@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from privaudit.errors import InputError
-from privaudit.train.record import (
+from privaudit.records.run import (
     EpochRecord,
     PrivacyRecord,
     RunRecord,

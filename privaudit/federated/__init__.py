@@ -935,7 +935,7 @@ def secure_aggregator(
     late_dropouts_by_round: Callable[[int], set[int]] | None = None,
     **options: Any,
 ) -> Aggregator:
-    """An :data:`Aggregator` running ``privaudit.train.secagg.secure_sum`` (Bonawitz et al.,
+    """An :data:`Aggregator` running ``privaudit.federated.secagg.secure_sum`` (Bonawitz et al.,
     "Practical secure aggregation for privacy-preserving machine learning", CCS 2017).
 
     ``dropouts_by_round(r)`` names clients that drop in the middle of round r's protocol,
@@ -954,7 +954,7 @@ def secure_aggregator(
     ``rng_seed``) go to ``secure_sum``. The module is imported when this is called, so this
     module works without it.
     """
-    secagg = importlib.import_module("privaudit.train.secagg")
+    secagg = importlib.import_module("privaudit.federated.secagg")
     if not (_integer(threshold) and threshold >= 1):
         raise InputError(_ARGUMENT, "threshold", f"must be an integer >= 1; found {threshold!r}")
     if not (_finite(value_bound) and value_bound > 0):
@@ -1724,7 +1724,7 @@ def run_dp_fedavg(
     on_round: RoundCallback | None = None,
 ) -> FederatedResult:
     """Client-level DP-FedAvg with client i holding the records ``parts[i]`` of ``x``/``y``
-    (e.g. from :mod:`privaudit.train.partition`)."""
+    (e.g. from :mod:`privaudit.data.partition`)."""
     setup = _setup(x, y, parts, x_test, y_test, n_classes, config.model, config.seed)
     clients = {
         i: DpFedAvgClient(

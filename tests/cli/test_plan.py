@@ -22,7 +22,7 @@ from privaudit.cli import _Progress, main
 from privaudit.policy import load_policy
 from tests.accounting.oracles import gaussian_epsilon
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ANSWER = re.compile(
     r"^noise multiplier (?P<sigma>[0-9.]+) \(ε = (?P<epsilon>[0-9.]+) ≤ (?P<target>[0-9.e-]+)"

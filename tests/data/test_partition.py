@@ -1,4 +1,4 @@
-"""Tests of the federated partitioners (privaudit.train.partition) and the label-histogram chart:
+"""Tests of the federated partitioners (privaudit.data.partition) and the label-histogram chart:
 disjoint, covering, seeded, and as skewed as each scheme promises."""
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from privaudit.errors import InputError
-from privaudit.report.charts import label_histogram_chart
-from privaudit.train.partition import (
+from privaudit.data.partition import (
     check_partition,
     dirichlet,
     iid,
@@ -23,6 +21,8 @@ from privaudit.train.partition import (
     quantity_skew,
     shards,
 )
+from privaudit.errors import InputError
+from privaudit.report.charts import label_histogram_chart
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"

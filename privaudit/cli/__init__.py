@@ -209,7 +209,7 @@ def data_fetch(
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Download a data set from its public mirrors; keep a file only if its SHA-256 matches."""
-    from privaudit.train.fetch import fetch_mnist
+    from privaudit.data.fetch import fetch_mnist
 
     if not dest.exists():
         if not dest.parent.exists():
@@ -527,7 +527,7 @@ def tradeoff_command(
 
 
 def _train_and_write(settings: Any, path: Path) -> Any:
-    from privaudit.train.record import write_record
+    from privaudit.records.run import write_record
     from privaudit.train.runs import run_dpsgd
 
     if not path.parent.exists():
@@ -577,7 +577,7 @@ def _forecast(
     data_dir: Path,
     output_format: SummaryFormat,
 ) -> None:
-    from privaudit.train.scenarios import forecast_hospital_notes
+    from privaudit.scenarios import forecast_hospital_notes
 
     wanted = 1.0 if epsilon is None else epsilon
     if not (0 < wanted < math.inf):
@@ -1201,7 +1201,7 @@ def demo_command(
 ) -> None:
     """The whole workflow on the bundled digits data: plan, train three DP-SGD runs into a new
     ledger (plus a non-private baseline, never released), check, and write the report."""
-    from privaudit.demo import run_demo
+    from privaudit.scenarios.demo import run_demo
 
     chosen = _report_formats(formats)
     interactive = sys.stderr.isatty()
@@ -1273,7 +1273,7 @@ def scenario_command(
 ) -> None:
     """Run a federated scenario end to end: plan, train (deployment run plus comparisons), write
     the ledger, check it against the scenario's policy, and write the report."""
-    from privaudit.train.scenarios import run_scenario
+    from privaudit.scenarios import run_scenario
 
     chosen = _report_formats(formats)
     folder = out or Path("reports") / "scenarios" / name.value
@@ -1422,7 +1422,7 @@ def _check_audit_options(epsilon: float, delta: float, canaries: int) -> None:
 
 
 def _finish_audit(record: Any, path: Path, output_format: SummaryFormat) -> None:
-    from privaudit.audit.record import write_audit_record
+    from privaudit.records.audit import write_audit_record
 
     if not path.parent.exists():
         if not path.parent.parent.exists():

@@ -1,4 +1,4 @@
-"""Tests of the data loaders (privaudit.train.data): strict IDX and CSV parsing on generated
+"""Tests of the data loaders (privaudit.data.loaders): strict IDX and CSV parsing on generated
 files, one InputError line per malformed variant, and the real data sets when ../shared/data
 is present."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from privaudit.errors import InputError
-from privaudit.train import data
-from privaudit.train.data import (
+from privaudit.data import loaders as data
+from privaudit.data.fetch import MNIST_IDX_MD5, MNIST_SHA256
+from privaudit.data.loaders import (
     CREDITCARD_COLUMNS,
     MTSAMPLES_COLUMNS,
     Dataset,
@@ -28,8 +28,8 @@ from privaudit.train.data import (
     resolve_data_dir,
     text_groups,
 )
-from privaudit.train.fetch import MNIST_IDX_MD5, MNIST_SHA256
-from tests.train.idx_files import MNIST_NAMES, gz, idx_bytes, write_tiny_mnist
+from privaudit.errors import InputError
+from tests.data.idx_files import MNIST_NAMES, gz, idx_bytes, write_tiny_mnist
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from privaudit.audit.record import read_audit_record
 from privaudit.cli import main
+from privaudit.records.audit import read_audit_record
 from tests.report.conftest import write_inputs
 
 CONSENT = {"PRIVAUDIT_ALLOW_PLANTED_BUGS": "yes-break-privacy"}

@@ -1,4 +1,4 @@
-"""Tests of the hospital-notes preparation and recipe (privaudit.train.notes): hashing that
+"""Tests of the hospital-notes preparation and recipe (privaudit.scenarios.notes): hashing that
 depends on nothing but the text, the cleaning rules on a generated MTSamples file and on the real
 one, a split with no note on both sides, hospital partitions, the accounting of both
 deployments, and the data forecast."""
@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from privaudit.accounting.accountant import account
+from privaudit.data.loaders import MTSAMPLES_COLUMNS, load_mtsamples
+from privaudit.data.partition import check_partition, label_histogram
 from privaudit.errors import InputError
 from privaudit.mechanisms import DpSgd
-from privaudit.train import notes
-from privaudit.train.data import MTSAMPLES_COLUMNS, load_mtsamples
-from privaudit.train.notes import (
+from privaudit.scenarios import notes
+from privaudit.scenarios.notes import (
     CLINICAL_SPECIALTIES,
     NOTES_RECIPES,
     ForecastResult,
@@ -33,7 +34,6 @@ from privaudit.train.notes import (
     train_distributed,
     train_local,
 )
-from privaudit.train.partition import check_partition, label_histogram
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

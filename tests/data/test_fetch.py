@@ -1,4 +1,4 @@
-"""Tests of the MNIST downloader (privaudit.train.fetch) against a local HTTP server on
+"""Tests of the MNIST downloader (privaudit.data.fetch) against a local HTTP server on
 127.0.0.1 serving generated IDX files: verified download, fallback past a corrupted mirror,
 the all-fail error, the size cap, and no partial file left behind. No other network access."""
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from privaudit.data.fetch import DEFAULT_MIRRORS, MNIST_SHA256, fetch_mnist
+from privaudit.data.loaders import load_mnist
 from privaudit.errors import InputError
-from privaudit.train.data import load_mnist
-from privaudit.train.fetch import DEFAULT_MIRRORS, MNIST_SHA256, fetch_mnist
-from tests.train.idx_files import gz, tiny_mnist
+from tests.data.idx_files import gz, tiny_mnist
 
 FILES = {f"{name}.gz": gz(data) for name, (_, data) in tiny_mnist().items()}
 EXPECTED = {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()}

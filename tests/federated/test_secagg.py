@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from privaudit.errors import InputError, PrivauditError
-from privaudit.train.secagg import (
+from privaudit.federated.secagg import (
     ID_BYTES,
     KEY_BYTES,
     SHARE_BYTES,

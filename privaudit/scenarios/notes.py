@@ -12,7 +12,7 @@ Radiology, ...) and under the specialty they belong to. Only the clinical specia
 its specialty. Among the kept specialties a text filed under two of them has no single true
 label: every copy is dropped. Of a text filed twice under one specialty one copy is kept; empty
 notes are dropped. Texts are compared after collapsing whitespace, and the train/test split is
-drawn per class over these text groups (:func:`~privaudit.train.data.text_groups`), so no note is
+drawn per class over these text groups (:func:`~privaudit.data.loaders.text_groups`), so no note is
 on both sides. Every drop is counted in :class:`NotesCounts`.
 
 Features (:func:`hash_features`)
@@ -105,10 +105,10 @@ import numpy as np
 import numpy.typing as npt
 
 from privaudit.accounting.calibrate import Calibration, calibrate_noise
+from privaudit.data.loaders import load_mtsamples, text_groups
+from privaudit.data.partition import dirichlet
 from privaudit.errors import InputError, describe_value
-from privaudit.mechanisms import DistributedGaussian, DpSgd, Mechanism, NonPrivate
-from privaudit.train.data import load_mtsamples, text_groups
-from privaudit.train.federated import (
+from privaudit.federated import (
     DistributedDpSgdConfig,
     FederatedResult,
     LocalDpSgdConfig,
@@ -117,7 +117,7 @@ from privaudit.train.federated import (
     run_distributed_dpsgd,
     run_local_dpsgd,
 )
-from privaudit.train.partition import dirichlet
+from privaudit.mechanisms import DistributedGaussian, DpSgd, Mechanism, NonPrivate
 
 __all__ = [
     "CLINICAL_SPECIALTIES",
@@ -442,7 +442,7 @@ def hospital_partition(
 ) -> list[I64]:
     """The training notes' hospitals: per specialty, shares ~ Dir(α) (label skew; each hospital
     its own specialty mix), redrawn until every hospital has ≥ ``min_size`` notes. Sorted,
-    disjoint index arrays covering every note (:func:`privaudit.train.partition.dirichlet`)."""
+    disjoint index arrays covering every note (:func:`privaudit.data.partition.dirichlet`)."""
     return dirichlet(labels, hospitals, alpha, seed, min_size=min_size)
 
 

@@ -13,7 +13,7 @@ from privaudit.accounting.accountant import account
 from privaudit.cli import main
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import DistributedGaussian
-from privaudit.train.scenarios import _calibrate_distributed, creditcard_features
+from privaudit.scenarios import _calibrate_distributed, creditcard_features
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_creditcard = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_missing_data_folder_is_one_line_exit_2(
 
 @needs_creditcard
 def test_bank_fraud_runs_end_to_end_and_records_the_dropout(tmp_path: Path) -> None:
-    from privaudit.train.scenarios import run_scenario
+    from privaudit.scenarios import run_scenario
 
     out = tmp_path / "bank"
     result = run_scenario("bank-fraud", data_dir=DATA, out=out, formats=("html",), quick=True)
@@ -108,7 +108,7 @@ needs_mtsamples = pytest.mark.skipif(
 @needs_mtsamples
 def test_hospital_notes_policy_size_is_the_scenarios_training_notes() -> None:
     from privaudit.policy import load_policy
-    from privaudit.train.notes import prepare_notes
+    from privaudit.scenarios.notes import prepare_notes
 
     root = Path(__file__).resolve().parents[2]
     policy = load_policy(root / "policies" / "examples" / "hospital-notes.yaml")
@@ -117,7 +117,7 @@ def test_hospital_notes_policy_size_is_the_scenarios_training_notes() -> None:
 
 @needs_mtsamples
 def test_hospital_notes_charges_distributed_noise_and_keeps_local_noise_out(tmp_path: Path) -> None:
-    from privaudit.train.scenarios import run_scenario
+    from privaudit.scenarios import run_scenario
 
     out = tmp_path / "notes"
     run_scenario("hospital-notes", data_dir=DATA, out=out, formats=("html",), quick=True)

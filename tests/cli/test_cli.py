@@ -28,7 +28,7 @@ from privaudit.ledger import GENESIS, append_entry, canonical_json, entry_hash
 from privaudit.policy import load_policy
 from tests.accounting.oracles import gaussian_delta, gaussian_epsilon
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_POLICIES = sorted(
     [ROOT / "policies" / "tiers.yaml", *(ROOT / "policies" / "examples").glob("*.yaml")]
 )

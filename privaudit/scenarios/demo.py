@@ -55,8 +55,8 @@ def run_demo(
     from privaudit.assess import assess
     from privaudit.ledger import read_ledger
     from privaudit.policy import load_policy
+    from privaudit.records.run import write_record
     from privaudit.report.render import write_folder_report
-    from privaudit.train.record import write_record
     from privaudit.train.runs import RunSettings, default_recipe, run_dpsgd
 
     say = progress or (lambda _line: None)
@@ -68,7 +68,9 @@ def run_demo(
     scratch = Path(tempfile.mkdtemp(prefix=".demo-", dir=out))
     try:
         policy_path = scratch / "policy.yaml"
-        policy_path.write_bytes(files("privaudit").joinpath("data/demo-policy.yaml").read_bytes())
+        policy_path.write_bytes(
+            files("privaudit").joinpath("policies/demo-policy.yaml").read_bytes()
+        )
         policy = load_policy(policy_path)
         ledger_path = scratch / "ledger.jsonl"
         (scratch / "runs").mkdir()
