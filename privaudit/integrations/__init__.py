@@ -9,6 +9,7 @@ ledger entries, and reuses the clipping, noise, secure aggregation and ledger fu
 - The framework is an optional extra (``pip install -e ".[opacus]"``). Only the adapter module
   imports it, and only that module: ``import privaudit`` and every other package stay free of
   it (``tests/test_architecture.py`` checks this), so the core installs and runs without it.
-- Nothing else in privaudit imports from here; adapters depend on the core, never the reverse.
+- Adapters depend on the core, never the reverse: only the CLI imports an adapter, and only
+  inside the command that needs it.
 - An adapter's tests run against the real framework and skip, saying why, where it is absent.
 """
