@@ -197,7 +197,7 @@ def clear_privaudit_caches() -> None:
         (pa_pld, "mechanism_pld"),
         (pa_pld, "_cached_spectrum"),
         (pa_accountant, "_account_cached"),
-        (pa_accountant, "_rdp_of"),
+        (pa_accountant, "rdp_of"),
     ):
         cached = getattr(owner, name, None)
         if cached is not None and hasattr(cached, "cache_clear"):

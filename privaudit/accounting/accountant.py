@@ -256,7 +256,7 @@ class RdpAccountant(PrivacyAccountant):
         )
 
     def _add(self, mechanism: Mechanism, count: int) -> None:
-        self._rdp = self._rdp + _rdp_of(mechanism, count, self.relation, self.orders)
+        self._rdp = self._rdp + rdp_of(mechanism, count, self.relation, self.orders)
         self._empty = False
 
     def _epsilon(self, delta: float) -> float:
@@ -293,7 +293,7 @@ class RdpAccountant(PrivacyAccountant):
 
 
 @lru_cache(maxsize=4096)
-def _rdp_of(
+def rdp_of(
     mechanism: Mechanism, count: int, relation: NeighbouringRelation, orders: tuple[float, ...]
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """RDP of ``count`` repetitions (composition adds RDP: Mironov 2017, Prop. 1)."""
@@ -342,7 +342,7 @@ def account(
             "<argument>", "epsilon", f"must be a finite number >= 0; found {epsilon!r}"
         )
     counts = (
-        flatten(mechanisms) if not isinstance(mechanisms, Mapping) else _flatten_counts(mechanisms)
+        flatten(mechanisms) if not isinstance(mechanisms, Mapping) else flatten_counts(mechanisms)
     )
     key = tuple(sorted(counts.items(), key=lambda item: item[0].describe()))
     return _account_cached(
@@ -401,7 +401,7 @@ def _verdict(chosen: MethodResult, fallback: MethodResult) -> MethodResult | Non
     return chosen if chosen.supported else fallback if fallback.supported else None
 
 
-def _flatten_counts(weighted: Mapping[Mechanism, int]) -> Counter[Mechanism]:
+def flatten_counts(weighted: Mapping[Mechanism, int]) -> Counter[Mechanism]:
     total: Counter[Mechanism] = Counter()
     for mechanism, count in weighted.items():
         for base, times in flatten([mechanism]).items():

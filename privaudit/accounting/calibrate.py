@@ -13,16 +13,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 
 from privaudit.accounting import rdp as rdp_engine
 from privaudit.accounting.accountant import PldAccountant
+from privaudit.checks import (
+    ARGUMENT,
+    is_finite,
+    require,
+    require_count,
+    require_positive,
+    require_rate,
+)
 from privaudit.errors import InputError
 from privaudit.mechanisms import Gaussian, Mechanism, PoissonSampled, SelfComposed
 
 CALIBRATION_DISCRETISATION = 2e-4
 """PLD grid for calibration: within ~0.02% of exact ε on DP-SGD, 3× cheaper than 1e-4."""
+
+DEFAULT_TOLERANCE = 1e-3
+"""Relative precision of a calibrated noise multiplier or sampling rate."""
+
+
+class SearchOptions(TypedDict, total=False):
+    """How finely :func:`calibrate_noise` and :func:`calibrate_sampling_rate` search."""
+
+    tolerance: float
+    """Relative precision of the answer (default :data:`DEFAULT_TOLERANCE`); the answer still
+    never overshoots the target."""
+    discretisation: float
+    """PLD discretisation interval (default :data:`CALIBRATION_DISCRETISATION`)."""
 
 
 @dataclass(frozen=True)
@@ -62,36 +84,27 @@ def calibrate_noise(
     delta: float,
     sampling_rate: float,
     steps: int,
-    *,
-    tolerance: float = 1e-3,
-    discretisation: float = CALIBRATION_DISCRETISATION,
+    **options: Unpack[SearchOptions],
 ) -> Calibration:
     """Smallest noise multiplier (to relative ``tolerance``) whose ε at δ is ≤ the target."""
     _check(target_epsilon, delta, sampling_rate, steps)
-    evaluations = 0
-
-    def feasible(sigma: float) -> tuple[bool, float]:
-        nonlocal evaluations
-        evaluations += 1
-        eps = epsilon_of(sigma, sampling_rate, steps, delta, discretisation)
-        return eps <= target_epsilon, eps
-
+    search = _Search(target_epsilon, delta, lambda sigma: (sigma, sampling_rate, steps), **options)
     # ε decreases in σ. RDP bounds ε from above, so the smallest σ it accepts on a fine grid is
     # feasible for PLD too: one vectorised RDP call brackets the answer from above. PLD is then
     # only asked about σ near the answer (a wildly non-private σ would need a huge PLD window).
     start = _rdp_noise_bracket(target_epsilon, delta, sampling_rate, steps)
-    high, high_eps = _bracket_up(feasible, start=start)
+    high, high_eps = _bracket_up(search.feasible, start=start)
     low = high * _STEP_DOWN
     while True:
-        ok, eps = feasible(low)
+        ok, eps = search.feasible(low)
         if not ok:
             break
         high, high_eps = low, eps
         low *= _STEP_DOWN
         if low < 1e-4:
-            raise InputError("<argument>", "target_epsilon", "is met by any noise; nothing to do")
-    sigma, eps = _bisect(feasible, passing=(high, high_eps), failing=low, tolerance=tolerance)
-    return Calibration("noise_multiplier", sigma, eps, delta, target_epsilon, evaluations)
+            raise InputError(ARGUMENT, "target_epsilon", "is met by any noise; nothing to do")
+    sigma, eps = search.bisect(passing=(high, high_eps), failing=low)
+    return search.found("noise_multiplier", sigma, eps)
 
 
 def calibrate_steps(
@@ -105,37 +118,36 @@ def calibrate_steps(
 ) -> Calibration:
     """Largest number of steps whose ε at δ is ≤ the target (0 if even one step exceeds it)."""
     _check(target_epsilon, delta, sampling_rate, 1)
-    evaluations = 0
-
-    def eps_at(steps: int) -> float:
-        nonlocal evaluations
-        evaluations += 1
-        return epsilon_of(noise_multiplier, sampling_rate, steps, delta, discretisation)
-
-    first = eps_at(1)
+    search = _Search(
+        target_epsilon,
+        delta,
+        lambda steps: (noise_multiplier, sampling_rate, int(steps)),
+        discretisation=discretisation,
+    )
+    first = search.epsilon(1)
     if first > target_epsilon:
-        return Calibration("steps", 0, 0.0, delta, target_epsilon, evaluations)
+        return search.found("steps", 0, 0.0)
     good, good_eps, bad = 1, first, 2
     start = _rdp_steps_bracket(target_epsilon, delta, noise_multiplier, sampling_rate)
     if start > 1:
-        eps = eps_at(start)
+        eps = search.epsilon(start)
         if eps <= target_epsilon:  # RDP's answer always passes; checked, not assumed
             good, good_eps, bad = start, eps, start * 2
     while bad <= max_steps:
-        eps = eps_at(bad)
+        eps = search.epsilon(bad)
         if eps > target_epsilon:
             break
         good, good_eps, bad = bad, eps, bad * 2
     else:
-        return Calibration("steps", good, good_eps, delta, target_epsilon, evaluations)
+        return search.found("steps", good, good_eps)
     while bad - good > 1:
         middle = (good + bad) // 2
-        eps = eps_at(middle)
+        eps = search.epsilon(middle)
         if eps <= target_epsilon:
             good, good_eps = middle, eps
         else:
             bad = middle
-    return Calibration("steps", good, good_eps, delta, target_epsilon, evaluations)
+    return search.found("steps", good, good_eps)
 
 
 def calibrate_sampling_rate(
@@ -143,60 +155,81 @@ def calibrate_sampling_rate(
     delta: float,
     noise_multiplier: float,
     steps: int,
-    *,
-    tolerance: float = 1e-3,
-    discretisation: float = CALIBRATION_DISCRETISATION,
+    **options: Unpack[SearchOptions],
 ) -> Calibration:
     """Largest sampling rate (to relative ``tolerance``) whose ε at δ is ≤ the target."""
     _check(target_epsilon, delta, 1.0, steps)
-    evaluations = 0
-
-    def feasible(rate: float) -> tuple[bool, float]:
-        nonlocal evaluations
-        evaluations += 1
-        eps = epsilon_of(noise_multiplier, rate, steps, delta, discretisation)
-        return eps <= target_epsilon, eps
-
+    search = _Search(target_epsilon, delta, lambda rate: (noise_multiplier, rate, steps), **options)
     # ε grows with q: start from RDP's (feasible) rate and double, so the first failing rate is
     # near the target.
     low = _rdp_rate_bracket(target_epsilon, delta, noise_multiplier, steps)
-    ok, low_eps = feasible(low)
+    ok, low_eps = search.feasible(low)
     while not ok:
         low /= 2
         if low < 1e-12:
-            return Calibration("sampling_rate", 0.0, 0.0, delta, target_epsilon, evaluations)
-        ok, low_eps = feasible(low)
+            return search.found("sampling_rate", 0.0, 0.0)
+        ok, low_eps = search.feasible(low)
     while True:
         high = min(1.0, 2 * low)
-        ok, eps = feasible(high)
+        ok, eps = search.feasible(high)
         if not ok:
             break
         low, low_eps = high, eps
         if high == 1.0:
-            return Calibration("sampling_rate", 1.0, eps, delta, target_epsilon, evaluations)
-    rate, eps = _bisect(feasible, passing=(low, low_eps), failing=high, tolerance=tolerance)
-    return Calibration("sampling_rate", rate, eps, delta, target_epsilon, evaluations)
+            return search.found("sampling_rate", 1.0, eps)
+    rate, eps = search.bisect(passing=(low, low_eps), failing=high)
+    return search.found("sampling_rate", rate, eps)
 
 
-def _bisect(
-    feasible: Callable[[float], tuple[bool, float]],
-    *,
-    passing: tuple[float, float],
-    failing: float,
-    tolerance: float,
-) -> tuple[float, float]:
-    """Geometric bisection between a passing and a failing value (either may be the larger) to
-    relative ``tolerance``; returns the last passing value and its ε, so it never overshoots."""
-    good, good_eps = passing
-    bad = failing
-    while max(good, bad) / min(good, bad) - 1 > tolerance:
-        middle = math.sqrt(good * bad)
-        ok, eps = feasible(middle)
-        if ok:
-            good, good_eps = middle, eps
-        else:
-            bad = middle
-    return good, good_eps
+class _Search:
+    """One calibration's search: the mechanism a candidate value of the free parameter gives
+    (``configuration`` maps it to σ, q and the steps), its certified ε, whether that meets the
+    target, and how many accountings the answer took (reported with it)."""
+
+    def __init__(
+        self,
+        target_epsilon: float,
+        delta: float,
+        configuration: Callable[[float], tuple[float, float, int]],
+        *,
+        tolerance: float = DEFAULT_TOLERANCE,
+        discretisation: float = CALIBRATION_DISCRETISATION,
+    ) -> None:
+        self.target_epsilon = target_epsilon
+        self.delta = delta
+        self.configuration = configuration
+        self.tolerance = tolerance
+        self.discretisation = discretisation
+        self.evaluations = 0
+
+    def epsilon(self, value: float) -> float:
+        self.evaluations += 1
+        sigma, rate, steps = self.configuration(value)
+        return epsilon_of(sigma, rate, steps, self.delta, self.discretisation)
+
+    def feasible(self, value: float) -> tuple[bool, float]:
+        eps = self.epsilon(value)
+        return eps <= self.target_epsilon, eps
+
+    def bisect(self, *, passing: tuple[float, float], failing: float) -> tuple[float, float]:
+        """Geometric bisection between a passing and a failing value (either may be the
+        larger) to relative ``tolerance``; returns the last passing value and its ε, so it never
+        overshoots."""
+        good, good_eps = passing
+        bad = failing
+        while max(good, bad) / min(good, bad) - 1 > self.tolerance:
+            middle = math.sqrt(good * bad)
+            ok, eps = self.feasible(middle)
+            if ok:
+                good, good_eps = middle, eps
+            else:
+                bad = middle
+        return good, good_eps
+
+    def found(self, parameter: str, value: float, epsilon: float) -> Calibration:
+        return Calibration(
+            parameter, value, epsilon, self.delta, self.target_epsilon, self.evaluations
+        )
 
 
 _STEP_DOWN = 0.85
@@ -240,18 +273,12 @@ def _bracket_up(
         sigma *= 2
         if sigma > 1e6:
             raise InputError(
-                "<argument>", "target_epsilon", "cannot be met with any noise multiplier ≤ 1e6"
+                ARGUMENT, "target_epsilon", "cannot be met with any noise multiplier ≤ 1e6"
             )
 
 
 def _check(target_epsilon: float, delta: float, sampling_rate: float, steps: int) -> None:
-    if not (isinstance(target_epsilon, float | int) and 0 < target_epsilon < math.inf):
-        raise InputError("<argument>", "target_epsilon", f"must be > 0; found {target_epsilon!r}")
-    if not (isinstance(delta, float | int) and 0 < delta < 1):
-        raise InputError("<argument>", "delta", f"must be in (0, 1); found {delta!r}")
-    if not (isinstance(sampling_rate, float | int) and 0 < sampling_rate <= 1):
-        raise InputError(
-            "<argument>", "sampling_rate", f"must be in (0, 1]; found {sampling_rate!r}"
-        )
-    if not (isinstance(steps, int) and steps >= 1):
-        raise InputError("<argument>", "steps", f"must be an integer >= 1; found {steps!r}")
+    require_positive(target_epsilon, "target_epsilon")
+    require(is_finite(delta) and 0 < delta < 1, "delta", "must be in (0, 1)", delta)
+    require_rate(sampling_rate, "sampling_rate")
+    require_count(steps, "steps")

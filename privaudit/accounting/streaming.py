@@ -21,7 +21,7 @@ from privaudit.accounting.accountant import (
     DEFAULT_PLD_DISCRETISATION,
     DEFAULT_RDP_ORDERS,
     PldAccountant,
-    _rdp_of,
+    rdp_of,
 )
 from privaudit.accounting.dp_events import NeighbouringRelation, flatten, required_relation
 from privaudit.errors import BudgetExceededError, InputError
@@ -98,7 +98,7 @@ class StreamingAccountant:
                 )
                 return self._bound
         tentative_rdp = self._rdp + sum(
-            _rdp_of(base, times, NeighbouringRelation.ADD_OR_REMOVE_ONE, self.orders)
+            rdp_of(base, times, NeighbouringRelation.ADD_OR_REMOVE_ONE, self.orders)
             for base, times in added.items()
         )
         rdp_epsilon = _rdp_epsilon(self.orders, tentative_rdp, self.delta)
@@ -132,7 +132,7 @@ class StreamingAccountant:
     def _commit(self, added: Counter[Mechanism], rdp: np.ndarray | None = None) -> None:
         if rdp is None:
             rdp = self._rdp + sum(
-                _rdp_of(base, times, NeighbouringRelation.ADD_OR_REMOVE_ONE, self.orders)
+                rdp_of(base, times, NeighbouringRelation.ADD_OR_REMOVE_ONE, self.orders)
                 for base, times in added.items()
             )
         self._rdp = rdp

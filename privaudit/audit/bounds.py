@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -57,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from privaudit.checks import ARGUMENT, is_finite, require, require_count, require_unit_interval
 from privaudit.errors import InputError, describe_value
 
 __all__ = [
@@ -70,7 +70,6 @@ __all__ = [
 
 METHODS: Final = ("one_run", "one_run_fdp", "clopper_pearson")
 
-_ARGUMENT = "<argument>"
 
 _BISECTION_STEPS = 40
 """Halvings after the bracket [2^(a−1), 2^a] is found: ε (or μ) to 2^(a−41), ~1e-12 relative."""
@@ -209,7 +208,7 @@ def one_run_fdp_epsilon_lower_bound(
     delta = _delta(delta)
     if delta == 0.0:
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "delta",
             "expected 0 < delta < 1 (a Gaussian curve has ε = ∞ at δ = 0); found 0",
         )
@@ -356,7 +355,7 @@ def audit_from_scores(
     m = len(score_array)
     if method not in METHODS:
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "method",
             f"expected one of {', '.join(METHODS)}; found {describe_value(method)}",
         )
@@ -364,7 +363,7 @@ def audit_from_scores(
     beta = _beta(beta)
     if method == "one_run_fdp" and delta == 0.0:
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "delta",
             "expected 0 < delta < 1 (a Gaussian curve has ε = ∞ at δ = 0); found 0",
         )
@@ -431,7 +430,7 @@ def _explicit(guess_counts: Sequence[int], m: int) -> list[int]:
         guess_counts = guess_counts.tolist()
     if isinstance(guess_counts, str | bytes) or not isinstance(guess_counts, Sequence):
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "guess_counts",
             f"expected a sequence of integers; found {describe_value(guess_counts)}",
         )
@@ -440,13 +439,13 @@ def _explicit(guess_counts: Sequence[int], m: int) -> list[int]:
         k = _count(f"guess_counts[{index}]", value)
         if k > m:
             raise InputError(
-                _ARGUMENT,
+                ARGUMENT,
                 f"guess_counts[{index}]",
                 f"expected at most {m} (the canaries); found {k}",
             )
         counts.add(k)
     if not counts:
-        raise InputError(_ARGUMENT, "guess_counts", "expected at least one guess count; found none")
+        raise InputError(ARGUMENT, "guess_counts", "expected at least one guess count; found none")
     return sorted(counts)
 
 
@@ -483,42 +482,25 @@ def _guess_counts(canaries: Any, guesses: Any, correct: Any) -> tuple[int, int, 
     r = _count("guesses", guesses)
     v = _count("correct", correct)
     if r > m:
-        raise InputError(_ARGUMENT, "guesses", f"expected at most canaries = {m}; found {r}")
+        raise InputError(ARGUMENT, "guesses", f"expected at most canaries = {m}; found {r}")
     if v > r:
-        raise InputError(_ARGUMENT, "correct", f"expected at most guesses = {r}; found {v}")
+        raise InputError(ARGUMENT, "correct", f"expected at most guesses = {r}; found {v}")
     return m, r, v
 
 
 def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            _ARGUMENT, name, f"expected a non-negative integer; found {describe_value(value)}"
-        )
-    if value < 0:
-        raise InputError(_ARGUMENT, name, f"expected a non-negative integer; found {value}")
+    require_count(value, name, minimum=0)
     return int(value)
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise InputError(_ARGUMENT, name, f"expected a real number; found {describe_value(value)}")
+def _beta(value: Any) -> float:
+    require(is_finite(value) and 0 < value < 1, "beta", "must be in (0, 1)", value)
     return float(value)
 
 
-def _beta(value: Any) -> float:
-    beta = _real("beta", value)
-    if not 0.0 < beta < 1.0:  # also refuses NaN
-        raise InputError(_ARGUMENT, "beta", f"expected 0 < beta < 1; found {describe_value(beta)}")
-    return beta
-
-
 def _delta(value: Any) -> float:
-    delta = _real("delta", value)
-    if not 0.0 <= delta < 1.0:  # also refuses NaN
-        raise InputError(
-            _ARGUMENT, "delta", f"expected 0 <= delta < 1; found {describe_value(delta)}"
-        )
-    return delta
+    require_unit_interval(value, "delta")
+    return float(value)
 
 
 def _scores_and_truth(
@@ -527,25 +509,25 @@ def _scores_and_truth(
     raw_scores = np.asarray(scores)
     if raw_scores.ndim != 1 or raw_scores.dtype.kind not in "biuf":
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "scores",
             f"expected a 1-D array of real numbers; found shape {raw_scores.shape}, "
             f"dtype {raw_scores.dtype}",
         )
     score_array = raw_scores.astype(np.float64)
     if len(score_array) == 0:
-        raise InputError(_ARGUMENT, "scores", "expected at least one canary; found none")
+        raise InputError(ARGUMENT, "scores", "expected at least one canary; found none")
     bad = np.flatnonzero(~np.isfinite(score_array))
     if len(bad):
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             f"scores[{bad[0]}]",
             f"expected a finite number; found {describe_value(float(score_array[bad[0]]))}",
         )
     raw_truth = np.asarray(included)
     if raw_truth.ndim != 1 or raw_truth.dtype.kind not in "biu":
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "included",
             f"expected a 1-D array of booleans; found shape {raw_truth.shape}, "
             f"dtype {raw_truth.dtype}",
@@ -554,13 +536,13 @@ def _scores_and_truth(
         off = np.flatnonzero((raw_truth != 0) & (raw_truth != 1))
         if len(off):
             raise InputError(
-                _ARGUMENT,
+                ARGUMENT,
                 f"included[{off[0]}]",
                 f"expected a boolean (or 0/1); found {describe_value(raw_truth[off[0]].item())}",
             )
     if len(raw_truth) != len(score_array):
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "included",
             f"expected {len(score_array)} entries (one per score); found {len(raw_truth)}",
         )

@@ -52,11 +52,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from privaudit.checks import (
+    ARGUMENT,
+    is_finite,
+    is_integer,
+    require,
+    require_count,
+    require_positive,
+)
 from privaudit.errors import InputError
 from privaudit.train.models import Array, Mlp
 
@@ -72,8 +80,6 @@ MIN_UNTOUCHED = 100
 
 Indices = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
-
-_ARGUMENT = "<argument>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +115,7 @@ class DiracCanaries:
         """``x`` (n, d) with the m + u all-zero canary features appended (a new array)."""
         if x.ndim != 2 or x.shape[1] != self.base_features:
             raise InputError(
-                _ARGUMENT, "x", f"expected shape (n, {self.base_features}); found {x.shape}"
+                ARGUMENT, "x", f"expected shape (n, {self.base_features}); found {x.shape}"
             )
         out = np.zeros((len(x), self.base_features + self.extra_features), dtype=x.dtype)
         out[:, : self.base_features] = x
@@ -122,13 +128,13 @@ class DiracCanaries:
         fan_in, fan_out = model.layers[0]
         if fan_in != self.base_features + self.extra_features:
             raise InputError(
-                _ARGUMENT,
+                ARGUMENT,
                 "model",
                 f"expected {self.base_features + self.extra_features} input features (data plus"
                 f" canary features); found {fan_in}",
             )
         if not 0 <= self.unit < fan_out:
-            raise InputError(_ARGUMENT, "unit", f"must be in 0..{fan_out - 1}; found {self.unit}")
+            raise InputError(ARGUMENT, "unit", f"must be in 0..{fan_out - 1}; found {self.unit}")
         rows = self.base_features + np.arange(self.extra_features, dtype=np.int64)
         flat = rows * fan_out + self.unit
         return flat[: self.count], flat[self.count :]
@@ -144,25 +150,15 @@ def draw_canaries(
     unit: int = 0,
 ) -> DiracCanaries:
     """m = ``count`` canaries, each included with probability 1/2 by ``rng`` (the auditor's)."""
-    if not (_integer(count) and count >= 2):
-        raise InputError(_ARGUMENT, "canaries", f"must be an integer >= 2; found {count!r}")
-    if not (_integer(untouched) and untouched >= MIN_UNTOUCHED):
-        raise InputError(
-            _ARGUMENT,
-            "untouched",
-            f"must be an integer >= {MIN_UNTOUCHED} (the noise check's sample); found"
-            f" {untouched!r}",
-        )
-    if not (_integer(base_features) and base_features >= 1):
-        raise InputError(
-            _ARGUMENT, "base_features", f"must be an integer >= 1; found {base_features!r}"
-        )
-    if not (isinstance(gradient_norm, int | float) and math.isfinite(gradient_norm)):
-        raise InputError(
-            _ARGUMENT, "gradient_norm", f"must be a finite number; found {gradient_norm!r}"
-        )
-    if gradient_norm <= 0:
-        raise InputError(_ARGUMENT, "gradient_norm", f"must be > 0; found {gradient_norm!r}")
+    require_count(count, "canaries", minimum=2)
+    require(
+        is_integer(untouched) and untouched >= MIN_UNTOUCHED,
+        "untouched",
+        f"must be an integer >= {MIN_UNTOUCHED} (the noise check's sample)",
+        untouched,
+    )
+    require_count(base_features, "base_features")
+    require_positive(gradient_norm, "gradient_norm")
     included = rng.random(count) < 0.5
     included.setflags(write=False)
     return DiracCanaries(
@@ -202,7 +198,7 @@ class CanaryObserver:
             self.canaries.untouched,
         ):
             raise InputError(
-                _ARGUMENT,
+                ARGUMENT,
                 "observation",
                 f"expected {self.canaries.count} canary and {self.canaries.untouched} untouched"
                 f" values; found {canary_values.shape} and {untouched_values.shape}",
@@ -222,9 +218,7 @@ class CanaryObserver:
             return self.sums.copy()
         if score == "likelihood_ratio":
             return self.log_likelihood_ratios.copy()
-        raise InputError(
-            _ARGUMENT, "score", f"expected one of {', '.join(SCORES)}; found {score!r}"
-        )
+        raise InputError(ARGUMENT, "score", f"expected one of {', '.join(SCORES)}; found {score!r}")
 
 
 def _step_log_likelihood_ratio(
@@ -294,12 +288,9 @@ def design_guess_count(
     }
     if method not in bounds:
         raise InputError(
-            _ARGUMENT, "method", f"expected one of {', '.join(bounds)}; found {method!r}"
+            ARGUMENT, "method", f"expected one of {', '.join(bounds)}; found {method!r}"
         )
-    if not (_integer(simulations) and simulations >= 1):
-        raise InputError(
-            _ARGUMENT, "simulations", f"must be an integer >= 1; found {simulations!r}"
-        )
+    require_count(simulations, "simulations")
     choices = sorted({max(1, round(canaries * f)) for f in GUESS_FRACTIONS})
     correct = np.zeros((simulations, len(choices)), dtype=np.int64)
     for run in range(simulations):
@@ -374,10 +365,7 @@ def noise_std_check(
     from scipy import stats
 
     _check_level(level)
-    if not (_integer(observations) and observations >= 1):
-        raise InputError(
-            _ARGUMENT, "observations", f"must be an integer >= 1; found {observations!r}"
-        )
+    require_count(observations, "observations")
     low = math.sqrt(sum_squares / float(stats.chi2.ppf(1 - level / 2, observations)))
     high = math.sqrt(sum_squares / float(stats.chi2.ppf(level / 2, observations)))
     return NoiseStdCheck(
@@ -463,9 +451,9 @@ def sampling_rate_check(
     from scipy import stats
 
     _check_level(level)
-    if not (_integer(trials) and trials >= 0 and _integer(sampled) and 0 <= sampled <= trials):
+    if not (is_integer(trials) and trials >= 0 and is_integer(sampled) and 0 <= sampled <= trials):
         raise InputError(
-            _ARGUMENT,
+            ARGUMENT,
             "sampled",
             f"expected 0 <= sampled <= trials; found {sampled!r} of {trials!r}",
         )
@@ -485,9 +473,4 @@ def sampling_rate_check(
 
 
 def _check_level(level: float) -> None:
-    if not (isinstance(level, float | int) and 0 < level < 1):
-        raise InputError(_ARGUMENT, "level", f"must be in (0, 1); found {level!r}")
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    require(is_finite(level) and 0 < level < 1, "level", "must be in (0, 1)", level)

@@ -2,5 +2,6 @@
 per-epoch and per-round history) and audit records (empirical ε lower bounds, direct checks).
 
 Training and audits write them; the report reads them. Both are strict, versioned JSON whose
-schemas only grow. Import the submodules (``privaudit.records.run``, ``privaudit.records.audit``).
+schemas only grow, written and read by :mod:`privaudit.records.io`. Import the submodules
+(``privaudit.records.run``, ``privaudit.records.audit``).
 """

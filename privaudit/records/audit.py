@@ -11,16 +11,13 @@ a release, and a run with a planted bug (``planted_bug`` set) offers no privacy 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from privaudit.errors import InputError, from_validation_error
-from privaudit.files import atomic_write
-from privaudit.jsontext import load_json
 from privaudit.mechanisms import parse_mechanism
+from privaudit.records.io import read_json_record, write_json_record
 
 AUDIT_SCHEMA_VERSION = 1
 
@@ -190,22 +187,11 @@ def reasons_of(
 
 def write_audit_record(record: AuditRecord, path: Path) -> None:
     """Write ``record`` as JSON atomically (temporary file + rename)."""
-    data = json.dumps(record.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
-    atomic_write(path, data.encode("utf-8"))
+    write_json_record(record, path)
 
 
 def read_audit_record(path: Path) -> AuditRecord:
     """Read an audit record; any problem is one :class:`InputError` line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(str(path), None, f"cannot read the audit record: {error}") from None
-    data = load_json(text, str(path))
-    if not isinstance(data, dict):
-        raise InputError(str(path), None, f"expected a JSON object; found {type(data).__name__}")
-    try:
-        record = AuditRecord.model_validate(data)
-    except ValidationError as error:
-        raise from_validation_error(str(path), error) from None
+    record = read_json_record(path, AuditRecord, "the audit record")
     parse_mechanism(record.mechanism, str(path), "mechanism")
     return record

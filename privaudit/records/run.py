@@ -8,17 +8,14 @@ Schema rule as for ledgers: fields are only ever added (optional), never renamed
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from privaudit.errors import InputError, from_validation_error
-from privaudit.files import atomic_write
-from privaudit.jsontext import load_json
+from privaudit.records.io import read_json_record, write_json_record
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -122,17 +119,9 @@ def now() -> str:
 
 def write_record(record: RunRecord, path: Path) -> None:
     """Write ``record`` as JSON atomically (temporary file + rename)."""
-    data = json.dumps(record.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
-    atomic_write(path, data.encode("utf-8"))
+    write_json_record(record, path)
 
 
 def read_record(path: Path) -> RunRecord:
     """Read a run record; any problem is one :class:`InputError` line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(str(path), None, f"cannot read the run record: {error}") from None
-    try:
-        return RunRecord.model_validate(load_json(text, str(path)))
-    except ValidationError as error:
-        raise from_validation_error(str(path), error) from None
+    return read_json_record(path, RunRecord, "the run record")

@@ -31,9 +31,9 @@ from privaudit.accounting.accountant import (
     Method,
     PldAccountant,
     RdpAccountant,
-    _flatten_counts,
-    _rdp_of,
     account,
+    flatten_counts,
+    rdp_of,
 )
 from privaudit.accounting.dp_events import NeighbouringRelation, flatten
 from privaudit.accounting.profile import (
@@ -406,7 +406,7 @@ def _key(members: Iterable[Mechanism]) -> Composition:
     """The composition as base releases with counts (DP-SGD and friends expanded, as the
     accountant does), in a canonical order: equal compositions share one cache entry."""
     # Count first, then expand each distinct release once (a ledger repeats few kinds).
-    expanded = _flatten_counts(Counter(members))
+    expanded = flatten_counts(Counter(members))
     return tuple(sorted(expanded.items(), key=lambda item: item[0].describe()))
 
 
@@ -484,7 +484,7 @@ def _entry_rdp(
     """RDP vector of one ledger entry at the default orders (cached per distinct release)."""
     total = np.zeros(len(DEFAULT_RDP_ORDERS))
     for base, count in flatten([mechanism]).items():
-        total = total + np.asarray(_rdp_of(base, count, relation, DEFAULT_RDP_ORDERS))
+        total = total + np.asarray(rdp_of(base, count, relation, DEFAULT_RDP_ORDERS))
     return total
 
 

@@ -42,15 +42,24 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from privaudit.accounting.calibrate import calibrate_noise
 from privaudit.accounting.streaming import StreamingAccountant
-from privaudit.errors import BudgetExceededError, InputError
+from privaudit.checks import (
+    is_integer,
+    require,
+    require_count,
+    require_non_negative,
+    require_positive,
+    require_unit_interval,
+)
+from privaudit.errors import BudgetExceededError
 from privaudit.mechanisms import DpSgd, Mechanism, NonPrivate, Sampling
 from privaudit.train.features import FeatureSpec
+from privaudit.train.inputs import checked_split, class_count
 from privaudit.train.models import Array, Labels, Mlp, ModelSpec
 
 Optimizer = Literal["sgd", "adam"]
@@ -82,71 +91,36 @@ class DpSgdConfig:
     adam_epsilon: float = 1e-8
 
     def __post_init__(self) -> None:
-        _require(
-            _finite(self.noise_multiplier) and self.noise_multiplier >= 0,
-            "noise_multiplier",
-            "must be >= 0",
-            self.noise_multiplier,
-        )
-        _require(
-            _finite(self.clip_norm) and self.clip_norm > 0,
-            "clip_norm",
-            "must be > 0",
-            self.clip_norm,
-        )
-        _require(
-            _integer(self.batch_size) and self.batch_size >= 1,
-            "batch_size",
-            "must be an integer >= 1",
-            self.batch_size,
-        )
-        _require(
-            _integer(self.epochs) and self.epochs >= 1,
-            "epochs",
-            "must be an integer >= 1",
-            self.epochs,
-        )
-        _require(
-            _finite(self.learning_rate) and self.learning_rate > 0,
-            "learning_rate",
-            "must be > 0",
-            self.learning_rate,
-        )
-        _require(
-            _finite(self.momentum) and 0 <= self.momentum < 1,
-            "momentum",
-            "must be in [0, 1)",
-            self.momentum,
-        )
-        _require(
+        require_non_negative(self.noise_multiplier, "noise_multiplier")
+        require_positive(self.clip_norm, "clip_norm")
+        require_count(self.batch_size, "batch_size")
+        require_count(self.epochs, "epochs")
+        require_positive(self.learning_rate, "learning_rate")
+        require_unit_interval(self.momentum, "momentum")
+        require(
             self.optimizer in ("sgd", "adam"), "optimizer", "expected sgd or adam", self.optimizer
         )
         try:
             sampling = Sampling(self.sampling)
         except ValueError:
             sampling = None
-        _require(
+        require(
             sampling in _SAMPLINGS,
             "sampling",
             "expected poisson or fixed_batch",
             str(self.sampling),
         )
         object.__setattr__(self, "sampling", sampling)
-        _require(
-            self.seed is None or (_integer(self.seed) and self.seed >= 0),
+        require(
+            self.seed is None or (is_integer(self.seed) and self.seed >= 0),
             "seed",
             "must be None (cryptographic seeding) or an integer >= 0",
             self.seed,
         )
-        _require(isinstance(self.model, ModelSpec), "model", "expected a ModelSpec", self.model)
+        require(isinstance(self.model, ModelSpec), "model", "expected a ModelSpec", self.model)
         b1, b2 = self.adam_betas
-        _require(0 <= b1 < 1 and 0 <= b2 < 1, "adam_betas", "must be in [0, 1)", self.adam_betas)
-        _require(
-            _finite(self.adam_epsilon) and self.adam_epsilon > 0,
-            "adam_epsilon",
-            "must be > 0",
-            self.adam_epsilon,
-        )
+        require(0 <= b1 < 1 and 0 <= b2 < 1, "adam_betas", "must be in [0, 1)", self.adam_betas)
+        require_positive(self.adam_epsilon, "adam_epsilon")
 
     @property
     def private(self) -> bool:
@@ -154,7 +128,7 @@ class DpSgdConfig:
 
     def sampling_rate(self, dataset_size: int) -> float:
         """q = batch_size / n."""
-        _require(
+        require(
             self.batch_size <= dataset_size,
             "batch_size",
             f"must be <= the number of training examples ({dataset_size})",
@@ -290,10 +264,7 @@ def private_gradient(
     """One DP-SGD gradient on the sampled batch ``x``, ``y`` (possibly empty): clip each
     example's gradient to ``clip_norm``, sum, add N(0, (σC)²) per coordinate and divide by
     the *expected* batch size (a public constant, never the realised size)."""
-    if not (_finite(expected_batch_size) and expected_batch_size > 0):
-        raise InputError(
-            "<argument>", "expected_batch_size", f"must be > 0; found {expected_batch_size!r}"
-        )
+    require_positive(expected_batch_size, "expected_batch_size")
     total, norms, losses = model.clipped_gradient_sum(params, x, y, clip_norm)
     noisy = add_gaussian_noise(total, noise_multiplier, clip_norm, rng)
     noisy /= np.asarray(expected_batch_size, dtype=noisy.dtype)
@@ -319,42 +290,20 @@ def train_dpsgd(
     (``EpochStats.epsilon`` is None); the returned ``mechanism`` can be accounted later.
     ``n_classes`` defaults to 1 + the largest test label (public data).
     """
-    x_train, y_train = _features(x_train, "x_train"), _labels(y_train, "y_train")
-    x_test, y_test = _features(x_test, "x_test"), _labels(y_test, "y_test")
+    x_train, y_train, x_test, y_test = checked_split(x_train, y_train, x_test, y_test)
     n = len(x_train)
-    if len(y_train) != n or len(y_test) != len(x_test):
-        raise InputError(
-            "<argument>",
-            "y_train",
-            f"expected one label per example; found {len(y_train)} labels for {n} examples",
-        )
-    if x_test.shape[1] != x_train.shape[1]:
-        raise InputError(
-            "<argument>",
-            "x_test",
-            f"expected {x_train.shape[1]} features like x_train; found {x_test.shape[1]}",
-        )
-    if n == 0:
-        raise InputError("<argument>", "x_train", "is empty")
-    if n_classes is None:
-        n_classes = int(y_test.max()) + 1 if len(y_test) else 2
-    for name, labels in (("y_train", y_train), ("y_test", y_test)):
-        # Checked before the first step: a bad label must not stop a run that has spent budget.
-        if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
-            raise InputError(
-                "<argument>", name, f"labels must be in 0..{n_classes - 1} (n_classes)"
-            )
+    classes = class_count(n_classes, y_train, y_test)
     q = config.sampling_rate(n)
     steps_per_epoch = config.steps_per_epoch(n)
     planned = config.epochs * steps_per_epoch
-    model = config.model.build(x_train.shape[1], max(n_classes, 2))
+    model = config.model.build(x_train.shape[1], classes)
     dtype = np.float64 if x_train.dtype == np.float64 else np.float32
     x_train = x_train.astype(dtype, copy=False)
     x_test = x_test.astype(dtype, copy=False)
 
     rng = make_generator(config.seed)
     params = model.init(rng, dtype)
-    optimizer = _make_optimizer(config, model.n_params, dtype)
+    optimizer = make_optimizer(config, model.n_params, dtype)
     step_mechanism = config.step_mechanism(n) if config.private else NonPrivate()
     expected_batch = float(config.batch_size)  # q·n exactly
 
@@ -437,6 +386,12 @@ def train_dpsgd(
 # --- optimizers --------------------------------------------------------------------------------
 
 
+class ParameterUpdate(Protocol):
+    """One optimizer step on the parameters, in place, from a privatised gradient."""
+
+    def step(self, params: Array, gradient: Array) -> None: ...
+
+
 class _Sgd:
     """SGD with heavy-ball momentum (PyTorch's form): v ← μv + g; θ ← θ − η·v."""
 
@@ -476,50 +431,12 @@ class _Adam:
         params -= self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
 
 
-def _make_optimizer(config: DpSgdConfig, size: int, dtype: Any) -> _Sgd | _Adam:
+def make_optimizer(config: DpSgdConfig, size: int, dtype: Any) -> ParameterUpdate:
+    """The optimizer ``config`` names, over ``size`` parameters of ``dtype``: what DP-SGD (and
+    the audited trainer, which must run exactly it) applies to each privatised gradient."""
     if config.optimizer == "adam":
         return _Adam(config, size, dtype)
     return _Sgd(config.learning_rate, config.momentum, size, dtype)
-
-
-# --- validation --------------------------------------------------------------------------------
-
-
-def _features(x: Array, name: str) -> Array:
-    array = np.asarray(x)
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
-        raise InputError(
-            "<argument>",
-            name,
-            f"expected float features of shape (n, d); found {array.dtype} {array.shape}",
-        )
-    if not np.all(np.isfinite(array)):
-        raise InputError("<argument>", name, "contains NaN or infinite values")
-    return array
-
-
-def _labels(y: Labels, name: str) -> Labels:
-    array = np.asarray(y)
-    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-        raise InputError(
-            "<argument>",
-            name,
-            f"expected integer labels of shape (n,); found {array.dtype} {array.shape}",
-        )
-    return array
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _require(ok: bool, field_name: str, problem: str, found: object) -> None:
-    if not ok:
-        raise InputError("<argument>", field_name, f"{problem}; found {found!r}")
 
 
 # --- MNIST defaults ----------------------------------------------------------------------------
@@ -570,8 +487,7 @@ def mnist_config(
     """The MNIST configuration for a target ε: a tabulated default when ε (and δ = 1e-5) is in
     :data:`MNIST_DEFAULTS`; otherwise the recipe of the nearest tabulated ε at or below the
     target (the smallest one below 0.5) with σ calibrated for the target (never overshooting)."""
-    if not (_finite(epsilon) and epsilon > 0):
-        raise InputError("<argument>", "epsilon", f"must be > 0; found {epsilon!r}")
+    require_positive(epsilon, "epsilon")
     config = MNIST_DEFAULTS.get(float(epsilon)) if delta == MNIST_DELTA else None
     if config is None:
         below = [target for target in MNIST_DEFAULTS if target <= epsilon]

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.fft
 
+from privaudit.checks import ARGUMENT, require_count
 from privaudit.errors import InputError
 
 FloatArray = np.ndarray[Any, np.dtype[np.floating[Any]]]
@@ -81,11 +82,10 @@ def scattering_features(
     """
     array = np.asarray(images)
     if array.ndim != 3:
-        raise InputError("<argument>", "images", f"expected shape (n, H, W); found {array.shape}")
+        raise InputError(ARGUMENT, "images", f"expected shape (n, H, W); found {array.shape}")
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise InputError("<argument>", "images", f"expected real numbers; found {array.dtype}")
-    if not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise InputError("<argument>", "chunk_size", f"must be an integer >= 1; found {chunk_size}")
+        raise InputError(ARGUMENT, "images", f"expected real numbers; found {array.dtype}")
+    require_count(chunk_size, "chunk_size")
     n, height, width = array.shape
     shape = scattering_shape(height, width, J, L)
     bank = _filter_bank(height, width, J, L)
@@ -105,7 +105,7 @@ def scattering_features(
             for done in pool.map(run, starts):
                 del done
     if not np.all(np.isfinite(out)):
-        raise InputError("<argument>", "images", "contain NaN or infinite values")
+        raise InputError(ARGUMENT, "images", "contain NaN or infinite values")
     return out
 
 
@@ -119,14 +119,12 @@ def group_normalise(
     array = np.asarray(features, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] % channels:
         raise InputError(
-            "<argument>",
+            ARGUMENT,
             "features",
             f"expected shape (n, {channels}·h·w); found {array.shape}",
         )
     if not (1 <= groups <= channels and channels % groups == 0):
-        raise InputError(
-            "<argument>", "groups", f"must divide channels ({channels}); found {groups}"
-        )
+        raise InputError(ARGUMENT, "groups", f"must divide channels ({channels}); found {groups}")
     grouped = array.reshape(len(array), groups, -1)
     mean = grouped.mean(axis=2, keepdims=True)
     var = grouped.var(axis=2, keepdims=True)
@@ -151,7 +149,7 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("pixels", "scattering"):
             raise InputError(
-                "<argument>", "features.kind", f"expected pixels or scattering; found {self.kind!r}"
+                ARGUMENT, "features.kind", f"expected pixels or scattering; found {self.kind!r}"
             )
         if self.kind == "scattering":
             _check_geometry(2**self.J, 2**self.J, self.J, self.L)
@@ -162,9 +160,7 @@ class FeatureSpec:
         """Features (n, d) float32 of ``images`` (n, H, W)."""
         array = np.asarray(images)
         if array.ndim != 3:
-            raise InputError(
-                "<argument>", "images", f"expected shape (n, H, W); found {array.shape}"
-            )
+            raise InputError(ARGUMENT, "images", f"expected shape (n, H, W); found {array.shape}")
         if self.kind == "pixels":
             return array.reshape(len(array), -1).astype(np.float32)
         features = scattering_features(array, J=self.J, L=self.L, chunk_size=chunk_size)
@@ -335,13 +331,11 @@ def _gabor(
 
 
 def _check_geometry(height: int, width: int, J: int, L: int) -> None:
-    if not (isinstance(J, int) and J >= 1):
-        raise InputError("<argument>", "J", f"must be an integer >= 1; found {J!r}")
-    if not (isinstance(L, int) and L >= 1):
-        raise InputError("<argument>", "L", f"must be an integer >= 1; found {L!r}")
+    require_count(J, "J")
+    require_count(L, "L")
     if height < 2**J or width < 2**J:
         raise InputError(
-            "<argument>",
+            ARGUMENT,
             "images",
             f"must be at least 2^J = {2**J} pixels on each side; found {height} × {width}",
         )

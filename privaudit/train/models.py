@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from privaudit.checks import ARGUMENT, is_integer, require, require_count, require_positive
 from privaudit.errors import InputError
 
 Array = np.ndarray[Any, np.dtype[np.floating[Any]]]
@@ -49,16 +50,14 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.hidden, tuple) or len(self.hidden) > 2:
             raise InputError(
-                "<argument>", "model.hidden", f"expected 0 to 2 layer widths; found {self.hidden!r}"
+                ARGUMENT, "model.hidden", f"expected 0 to 2 layer widths; found {self.hidden!r}"
             )
         for width in self.hidden:
-            if not (isinstance(width, int) and width >= 1):
-                raise InputError(
-                    "<argument>", "model.hidden", f"widths must be integers >= 1; found {width!r}"
-                )
+            ok = is_integer(width) and width >= 1
+            require(ok, "model.hidden", "widths must be integers >= 1", width)
         if self.activation not in ("relu", "tanh", "tempered_sigmoid"):
             raise InputError(
-                "<argument>",
+                ARGUMENT,
                 "model.activation",
                 f"expected relu, tanh or tempered_sigmoid; found {self.activation!r}",
             )
@@ -72,14 +71,8 @@ class Mlp:
 
     def __init__(self, n_features: int, n_classes: int, spec: ModelSpec | None = None) -> None:
         spec = spec or ModelSpec()
-        if not (isinstance(n_features, int) and n_features >= 1):
-            raise InputError(
-                "<argument>", "n_features", f"must be an integer >= 1; found {n_features!r}"
-            )
-        if not (isinstance(n_classes, int) and n_classes >= 2):
-            raise InputError(
-                "<argument>", "n_classes", f"must be an integer >= 2; found {n_classes!r}"
-            )
+        require_count(n_features, "n_features")
+        require_count(n_classes, "n_classes", minimum=2)
         self.spec = spec
         self.n_features = n_features
         self.n_classes = n_classes
@@ -201,8 +194,7 @@ class Mlp:
         Each clipped gᵢ has norm ≤ C, so adding or removing one example moves the sum by at
         most C in L2 (the sensitivity DP-SGD's noise is calibrated to; Abadi et al. 2016, Alg. 1).
         """
-        if not (math.isfinite(clip_norm) and clip_norm > 0):
-            raise InputError("<argument>", "clip_norm", f"must be > 0; found {clip_norm!r}")
+        require_positive(clip_norm, "clip_norm")
         x, y = self._check_x(x), self._check_y(y, len(x))
         dtype = np.result_type(params, x)
         total = np.zeros(self.n_params, dtype=dtype)
@@ -272,14 +264,14 @@ class Mlp:
     def _check_params(self, params: Array) -> None:
         if params.shape != (self.n_params,):
             raise InputError(
-                "<argument>", "params", f"expected shape ({self.n_params},); found {params.shape}"
+                ARGUMENT, "params", f"expected shape ({self.n_params},); found {params.shape}"
             )
 
     def _check_x(self, x: Array) -> Array:
         array = np.asarray(x)
         if array.ndim != 2 or array.shape[1] != self.n_features:
             raise InputError(
-                "<argument>",
+                ARGUMENT,
                 "x",
                 f"expected shape (n, {self.n_features}); found {array.shape}",
             )
@@ -289,13 +281,13 @@ class Mlp:
         labels = np.asarray(y)
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
             raise InputError(
-                "<argument>",
+                ARGUMENT,
                 "y",
                 f"expected {n} integer labels; found {labels.dtype} {labels.shape}",
             )
         if n and (labels.min() < 0 or labels.max() >= self.n_classes):
             raise InputError(
-                "<argument>",
+                ARGUMENT,
                 "y",
                 f"labels must be in 0..{self.n_classes - 1}; found {labels.min()}..{labels.max()}",
             )

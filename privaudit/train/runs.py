@@ -148,7 +148,7 @@ def run_dpsgd(
     dataset_id = settings.dataset_id or settings.data
     accountant = None if settings.target_epsilon is None else _accountant(settings, dataset_id)
     status(f"features: {recipe.features.kind} for {settings.data}")
-    split, x_train, x_test = _features(settings.data, settings.data_dir, recipe.features)
+    split, x_train, x_test = prepared_features(settings.data, settings.data_dir, recipe.features)
     n = len(x_train)
     if recipe.batch_size > n:
         raise InputError(
@@ -194,7 +194,7 @@ def run_dpsgd(
 
 
 @lru_cache(maxsize=2)
-def _features(
+def prepared_features(
     data: str, data_dir: Path | None, features: FeatureSpec
 ) -> tuple[Split, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Data and its features. They are a deterministic function of public code and the data

@@ -10,6 +10,7 @@ import pytest
 
 from privaudit.cli import main
 from privaudit.records.audit import read_audit_record
+from tests.cli.helpers import report
 from tests.report.conftest import write_inputs
 
 CONSENT = {"PRIVAUDIT_ALLOW_PLANTED_BUGS": "yes-break-privacy"}
@@ -68,26 +69,15 @@ def test_unknown_planted_bug_is_a_usage_error(
     assert "--plant-bug" in capsys.readouterr().err
 
 
-def test_report_shows_audit_records_found_with_the_runs(tmp_path: Path) -> None:
+def test_report_shows_audit_records_found_with_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ledger, policy, runs = write_inputs(tmp_path)
     assert main(["audit", "dpsgd", "--epsilon", "2", "--out", str(runs / "audit.json")]) == 0
     record = read_audit_record(runs / "audit.json")
     out = tmp_path / "report"
-    code = main(
-        [
-            "report",
-            str(ledger),
-            "--policy",
-            str(policy),
-            "--runs",
-            str(runs),
-            "--out",
-            str(out),
-            "--formats",
-            "html",
-        ]
-    )
+    done = report(capsys, ledger, policy, "--runs", runs, "--out", out, "--formats", "html")
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert code == 0
+    assert done.code == 0
     assert record.name in html and "CONSISTENT" in html
     assert f"{record.epsilon_lower_bound:.4f}" in html

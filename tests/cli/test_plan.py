@@ -18,7 +18,8 @@ import pytest
 from dp_accounting import dp_event
 from dp_accounting.pld import pld_privacy_accountant
 
-from privaudit.cli import _Progress, main
+from privaudit.cli import main
+from privaudit.cli.present import Progress
 from privaudit.policy import load_policy
 from tests.accounting.oracles import gaussian_epsilon
 
@@ -375,11 +376,11 @@ class _Terminal(io.StringIO):
 
 def test_progress_bar_redraws_in_place_on_a_terminal() -> None:
     stream = _Terminal()
-    bar = _Progress(stream)
+    bar = Progress(stream)
     for done in range(4):
         bar(done, 3)
     text = stream.getvalue()
     assert text.count("\r") == 4 and text.endswith("3/3 configurations\n")
     quiet = io.StringIO()
-    _Progress(quiet)(1, 1)
+    Progress(quiet)(1, 1)
     assert quiet.getvalue() == ""

@@ -21,6 +21,7 @@ from privaudit.federated.secagg import (
     SecAggParams,
     SecAggServer,
     SecureAggregationError,
+    SecureSumResult,
     ShareDelivery,
     UnmaskingRequest,
     encode_fixed_point,
@@ -70,6 +71,19 @@ def dropout_patterns(enough: bool) -> list[tuple[tuple[int, ...], tuple[int, ...
 def pattern_id(pattern: tuple[tuple[int, ...], tuple[int, ...]]) -> str:
     before, after = pattern
     return f"before{''.join(map(str, before)) or '-'}_after{''.join(map(str, after)) or '-'}"
+
+
+def sum_with_dropouts(pattern: tuple[tuple[int, ...], tuple[int, ...]]) -> SecureSumResult:
+    """``secure_sum`` of the default inputs, the clients of ``pattern`` dropping before and
+    after sending their masked input."""
+    before, after = pattern
+    return secure_sum(
+        make_inputs(),
+        threshold=THRESHOLD,
+        value_bound=1.0,
+        drop_before_input=before,
+        drop_after_input=after,
+    )
 
 
 def start_session(
@@ -155,15 +169,8 @@ def test_64_bit_ring_sums_values_too_large_for_32_bits() -> None:
 def test_fewer_than_t_masked_inputs_raises(
     pattern: tuple[tuple[int, ...], tuple[int, ...]],
 ) -> None:
-    before, after = pattern
     with pytest.raises(SecureAggregationError, match=r"masked inputs arrived, fewer than"):
-        secure_sum(
-            make_inputs(),
-            threshold=THRESHOLD,
-            value_bound=1.0,
-            drop_before_input=before,
-            drop_after_input=after,
-        )
+        sum_with_dropouts(pattern)
 
 
 @pytest.mark.parametrize(
@@ -174,15 +181,8 @@ def test_fewer_than_t_masked_inputs_raises(
 def test_fewer_than_t_unmasking_responses_raises(
     pattern: tuple[tuple[int, ...], tuple[int, ...]],
 ) -> None:
-    before, after = pattern
     with pytest.raises(SecureAggregationError, match=r"answered the unmasking request, fewer"):
-        secure_sum(
-            make_inputs(),
-            threshold=THRESHOLD,
-            value_bound=1.0,
-            drop_before_input=before,
-            drop_after_input=after,
-        )
+        sum_with_dropouts(pattern)
 
 
 def test_server_refuses_a_key_directory_with_fewer_than_t_clients() -> None:

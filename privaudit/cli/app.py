@@ -1,0 +1,106 @@
+"""The root ``privaudit`` app, the option types several commands share, and the entry point that
+turns every outcome into an exit code.
+
+Exit codes: 0 within budget (warnings allowed); 1 budget exceeded or ledger broken; 2 bad input
+or usage, always as one line naming the file, field and problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from privaudit.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PrivauditError
+
+app = typer.Typer(
+    name="privaudit",
+    help="Differential-privacy accounting and audit: plan budgets, gate CI, report to regulators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class SummaryFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+FormatOption = Annotated[
+    SummaryFormat, typer.Option("--format", help="text for people, json for scripts (stdout).")
+]
+LedgerArgument = Annotated[
+    Path, typer.Argument(help="Ledger file (JSON Lines).", show_default=False)
+]
+PolicyOption = Annotated[Path, typer.Option(help="Policy file with the tiers' limits.")]
+ReportFormatsOption = Annotated[str, typer.Option("--formats", help="Report formats: html, pdf.")]
+
+
+class TrainData(StrEnum):
+    MNIST = "mnist"
+    DIGITS = "digits"
+
+
+DataOption = Annotated[
+    TrainData, typer.Option("--data", help="mnist (needs --data-dir) or the bundled digits.")
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Folder laid out like ../shared/data (mnist/ inside).")
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    # dp_accounting logs through absl (e.g. RDP orders it drops as non-convergent, which only
+    # makes the bound more conservative); stderr is for our own one-line messages.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="privaudit", standalone_mode=False)
+    except PrivauditError as error:
+        sys.stderr.write(f"privaudit: error: {error}\n")
+        return error.exit_code
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        sys.stderr.write("privaudit: aborted\n")
+        return EXIT_FAIL
+    except typer.TyperException as error:
+        return _usage_error(error)
+    except Exception as error:
+        # A bug, not a verdict: fail closed with one line (PRIVAUDIT_DEBUG=1 shows the traceback).
+        if os.environ.get("PRIVAUDIT_DEBUG"):
+            raise
+        return _internal_error(error)
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def _usage_error(error: typer.TyperException) -> int:
+    """Typer's own usage errors (unknown option, missing argument, bad enum value...)."""
+    message = error.format_message()
+    if type(error).__name__ == "NoArgsIsHelpError":
+        sys.stderr.write(message + "\n")
+        return EXIT_USAGE
+    sys.stderr.write(f"privaudit: error: {' '.join(message.split())}\n")
+    return EXIT_USAGE
+
+
+def _internal_error(error: Exception) -> int:
+    problem = " ".join(str(error).split())[:300]
+    sys.stderr.write(
+        f"privaudit: internal error: {type(error).__name__}: {problem}"
+        " (a bug in privaudit; rerun with PRIVAUDIT_DEBUG=1 for the traceback)\n"
+    )
+    return EXIT_USAGE
+
+
+def run() -> None:
+    """The ``privaudit`` console script: exit with :func:`main`'s code."""
+    sys.exit(main())

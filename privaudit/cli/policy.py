@@ -1,0 +1,58 @@
+"""``privaudit policy validate|schema|init``: check, describe and start policy files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from privaudit.cli.app import FormatOption, SummaryFormat
+from privaudit.cli.present import emit, emit_json
+from privaudit.errors import InputError
+from privaudit.files import atomic_write
+from privaudit.policy import load_policy, policy_json_schema, starter_policy_text
+
+policy_app = typer.Typer(help="Validate, describe and start policy files.", no_args_is_help=True)
+
+
+@policy_app.command("validate")
+def policy_validate(
+    file: Annotated[Path, typer.Argument(help="Policy file (.yaml, .yml, .toml or .json).")],
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Check a policy file; exit 2 with the field and problem if it is invalid."""
+    policy = load_policy(file)
+    if output_format is SummaryFormat.JSON:
+        emit_json({"valid": True, "file": str(file), "policy": policy.model_dump(mode="json")})
+        return
+    emit(f"{file}: valid policy with {len(policy.tiers)} tiers and {len(policy.datasets)} datasets")
+    for name, tier in policy.tiers.items():
+        per_run = f", per run ε ≤ {tier.per_run_epsilon:g}" if tier.per_run_epsilon else ""
+        emit(
+            f"  tier {name}: ε ≤ {tier.epsilon:g}, δ ≤ {tier.delta:g}{per_run}, warn at"
+            f" {100 * tier.warn_at:g}%, unit {tier.privacy_unit},"
+            f" accountant {tier.accountant.value}"
+        )
+    for name, spec in policy.datasets.items():
+        emit(f"  dataset {name}: tier {spec.tier}, n = {spec.size}")
+
+
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print the JSON Schema of policy files."""
+    emit_json(policy_json_schema())
+
+
+@policy_app.command("init")
+def policy_init(
+    file: Annotated[Path, typer.Argument(help="Where to write the starter policy.")] = Path(
+        "privacy-policy.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter policy (refuses to overwrite unless --force)."""
+    if file.exists() and not force:
+        raise InputError(str(file), None, "file exists; expected a new path (or pass --force)")
+    atomic_write(file, starter_policy_text().encode("utf-8"))
+    emit(f"wrote {file}; edit it, then run: privaudit policy validate {file}")

@@ -1,0 +1,86 @@
+"""``privaudit scenario``: a federated seed scenario end to end, from plan to report."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from privaudit.cli.app import FormatOption, ReportFormatsOption, SummaryFormat
+from privaudit.cli.inputs import options_named, report_formats
+from privaudit.cli.present import emit, emit_json, progress_line
+from privaudit.errors import EXIT_FAIL, EXIT_OK
+
+if TYPE_CHECKING:
+    from privaudit.scenarios import ScenarioResult
+
+_SHOWN_METRICS = ("test_accuracy", "macro_f1", "roc_auc", "auprc")
+
+
+class ScenarioName(StrEnum):
+    MNIST_NONIID = "mnist-noniid"
+    MNIST_CROSS_DEVICE = "mnist-cross-device"
+    HOSPITAL_NOTES = "hospital-notes"
+    BANK_FRAUD = "bank-fraud"
+
+
+def scenario_command(
+    name: Annotated[ScenarioName, typer.Argument(help="Which seed scenario to run.")],
+    data_dir: Annotated[
+        Path, typer.Option(help="Folder laid out like ../shared/data (mnist/, mtsamples/, ...).")
+    ] = Path("../shared/data"),
+    epsilon: Annotated[
+        float | None, typer.Option(help="Target ε of the deployment run (default per scenario).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: reports/scenarios/NAME].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of partitions and training (recorded).")] = 0,
+    formats: ReportFormatsOption = "html,pdf",
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Run a federated scenario end to end: plan, train (deployment run plus comparisons), write
+    the ledger, check it against the scenario's policy, and write the report."""
+    from privaudit.scenarios import run_scenario
+
+    chosen = report_formats(formats)
+    folder = out or Path("reports") / "scenarios" / name.value
+    if out is None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    with options_named():
+        result = run_scenario(
+            name.value,
+            data_dir=data_dir,
+            out=folder,
+            epsilon=epsilon,
+            seed=seed,
+            formats=chosen,
+            progress=progress_line,
+        )
+    if output_format is SummaryFormat.JSON:
+        emit_json(result.to_json())
+    else:
+        _summary(result, folder)
+    raise typer.Exit(EXIT_FAIL if result.status == "fail" else EXIT_OK)
+
+
+def _summary(result: ScenarioResult, folder: Path) -> None:
+    emit(f"{result.title}")
+    for variant in (result.deployment, *result.comparisons):
+        metrics = ", ".join(
+            f"{key} {value:.4f}"
+            for key, value in variant.metrics.items()
+            if key in _SHOWN_METRICS and math.isfinite(value)
+        )
+        eps = "not private" if variant.epsilon is None else f"ε = {variant.epsilon:.4f}"
+        role = "deployment" if variant.in_ledger else "comparison"
+        emit(f"  {variant.name} ({role}): {metrics}; {eps}")
+    limit = "" if result.epsilon_limit is None else f" of {result.epsilon_limit:g}"
+    emit(
+        f"{result.dataset}: ε = {result.epsilon:.4f}{limit} at δ = {result.delta:g}:"
+        f" {result.status.upper()}"
+    )
+    emit(f"report: {folder / 'report.html'}")
