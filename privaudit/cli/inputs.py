@@ -7,7 +7,6 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,7 @@ ListOption = list[str] | None
 """A repeatable option whose values may also be comma-separated (``--epochs 1,2 --epochs 5``)."""
 
 
-class ReportFormat(StrEnum):
-    HTML = "html"
-    PDF = "pdf"
+REPORT_FORMATS = ("html", "pdf")
 
 
 def _typed_option(error: InputError) -> InputError | None:
@@ -125,7 +122,7 @@ def report_formats(text: str) -> list[str]:
     chosen = []
     for part in text.split(","):
         name = part.strip().lower()
-        if name not in {f.value for f in ReportFormat}:
+        if name not in REPORT_FORMATS:
             raise InputError("--formats", None, f"expected html and/or pdf; found {part!r}")
         if name not in chosen:
             chosen.append(name)

@@ -18,12 +18,10 @@ from privaudit.cli.inputs import (
     ListOption,
     options_named,
     positive_numbers,
-    reason,
     whole_numbers,
 )
-from privaudit.cli.present import Progress, emit, emit_json, number
+from privaudit.cli.present import Progress, emit, emit_json
 from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
-from privaudit.files import atomic_write
 
 if TYPE_CHECKING:
     from privaudit.cli.plan_target import PlanTarget
@@ -120,8 +118,9 @@ def plan_command(
     how many records the scenario would need to reach --target at --epsilon (exit 1 if even the
     largest factor falls short).
     """
-    # Only a plan needs its target, answer and forecast: loaded here, not at every start-up.
+    # Only a plan needs its target, answer, chart and forecast: loaded here, not at start-up.
     from privaudit.cli.forecast import forecast
+    from privaudit.cli.plan_chart import plan_charts
     from privaudit.cli.plan_target import plan_target
     from privaudit.cli.plan_text import plan_answer, plan_text
 
@@ -149,7 +148,7 @@ def plan_command(
             rounds=whole_numbers(rounds, "--rounds"),
             progress=Progress(sys.stderr),
         )
-    charts = _plan_charts(result, target_, folder)
+    charts = plan_charts(result, target_, folder, parents=folder == DEFAULT_PLAN_FOLDER)
     answer = plan_answer(result)
     warnings = _warnings(result, target_)
     if output_format is SummaryFormat.JSON:
@@ -201,45 +200,3 @@ def _warnings(result: Plan, target: PlanTarget) -> list[str]:
             f" '{target.privacy_unit}'"
         )
     return warnings
-
-
-def _plan_charts(result: Plan, target: PlanTarget, folder: Path) -> dict[str, str | None]:
-    """The ε curve of the recommended (or closest) configuration as PNG and SVG in ``folder``;
-    no files when the plan has no curve."""
-    curve = result.curve
-    if curve is None:
-        return {"png": None, "svg": None}
-    from privaudit.report.charts import epsilon_curve_chart  # matplotlib: only when drawing
-
-    if result.federated:
-        xs: tuple[float, ...] = tuple(float(r) for r in curve.rounds or ())
-        x_label = "round"
-        setup = f"{result.request.clients_per_round} of {result.population} clients per round"
-    else:
-        xs = curve.epochs or ()
-        x_label = "epoch"
-        batch = result.recommended or result.closest
-        size = batch.batch_size if batch is not None else None
-        setup = f"batch {size} of {result.population}"
-    png, svg = epsilon_curve_chart(
-        xs,
-        curve.epsilon,
-        limit=target.epsilon,
-        warn_at=target.warn_at,
-        title=(
-            f"ε over training at δ = {number(curve.delta)}: noise multiplier"
-            f" {number(curve.noise_multiplier)}, {setup}"
-        ),
-        x_label=x_label,
-        limit_label=target.label,
-        curve_label="ε (PLD, certified upper bound)",
-    )
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=folder == DEFAULT_PLAN_FOLDER)
-        except OSError as error:
-            raise InputError(str(folder), None, f"cannot create: {reason(error)}") from None
-    paths = {"png": folder / "epsilon-curve.png", "svg": folder / "epsilon-curve.svg"}
-    atomic_write(paths["png"], png)
-    atomic_write(paths["svg"], svg.encode("utf-8"))
-    return {kind: str(path) for kind, path in paths.items()}

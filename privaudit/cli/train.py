@@ -20,18 +20,14 @@ from privaudit.cli.inputs import (
     check_delta,
     check_positive,
     make_folder,
-    make_parent,
-    options_named,
 )
-from privaudit.cli.present import emit, emit_json, end_status_line, progress_line, status_line
+from privaudit.cli.present import emit, emit_json
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.files import atomic_write
 from privaudit.policy import load_policy
 
 if TYPE_CHECKING:
     from privaudit.records.run import RunRecord
-    from privaudit.train.dpsgd import EpochStats
-    from privaudit.train.runs import RunSettings
 
 train_app = typer.Typer(
     help="Validation training runs that write the ledger.", no_args_is_help=True
@@ -69,6 +65,7 @@ def train_dpsgd_command(
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Train a model with DP-SGD on real data, charging the ledger as it goes."""
+    from privaudit.cli.training import train_and_write
     from privaudit.train.runs import RunSettings
 
     check_positive("--target-epsilon", target_epsilon)
@@ -90,7 +87,7 @@ def train_dpsgd_command(
         policy=load_policy(policy) if policy is not None else None,
     )
     path = out or Path("runs") / f"{run_name}.json"
-    record = _train_and_write(settings, path)
+    record = train_and_write(settings, path)
     summary = _run_summary(record, delta, path)
     if output_format is SummaryFormat.JSON:
         emit_json(summary)
@@ -136,6 +133,7 @@ def tradeoff_command(
 
     These runs are exploration: they are not written to any ledger, and spending privacy on the
     same data for each of them is itself a cost a real deployment must account for."""
+    from privaudit.cli.training import train_and_write
     from privaudit.train.runs import RunSettings, tradeoff_epsilons
 
     values = tradeoff_epsilons(epsilons)
@@ -153,7 +151,7 @@ def tradeoff_command(
             seed=seed,
             run_name=f"tradeoff-{data.value}-{label}",
         )
-        record = _train_and_write(settings, out / "runs" / f"{settings.run_name}.json")
+        record = train_and_write(settings, out / "runs" / f"{settings.run_name}.json")
         rows.append(
             {
                 "target_epsilon": target,
@@ -191,36 +189,3 @@ def _write_tradeoff(result: dict[str, Any], out: Path) -> None:
     atomic_write(out / "tradeoff.png", png)
     atomic_write(out / "tradeoff.svg", svg.encode("utf-8"))
     atomic_write(out / "tradeoff.json", (json.dumps(result, indent=2) + "\n").encode("utf-8"))
-
-
-def _train_and_write(settings: RunSettings, path: Path) -> RunRecord:
-    from privaudit.records.run import write_record
-
-    make_parent(path)
-    record = _train(settings)
-    write_record(record, path)
-    return record
-
-
-def _train(settings: RunSettings) -> RunRecord:
-    """Run ``settings`` with a live line per epoch on stderr."""
-    from privaudit.train.runs import default_recipe, run_dpsgd
-
-    epochs_total = settings.epochs or default_recipe(settings.data, settings.target_epsilon).epochs
-
-    def progress(stats: EpochStats) -> None:
-        # The live figure is the streaming accountant's bound (RDP far from the cap, PLD near
-        # it, earlier ledger entries included); the record has the tight per-epoch PLD values.
-        eps = "" if stats.epsilon is None else f"  ε ≤ {stats.epsilon:.4f}"
-        total = f"/{epochs_total}" if epochs_total else ""
-        # One line rewritten in place on a terminal; one line per epoch in a CI log.
-        status_line(
-            f"{settings.run_name}: epoch {stats.epoch}{total}  test accuracy"
-            f" {100 * stats.test_accuracy:.2f}%{eps}  {stats.seconds:.0f}s",
-            log=True,
-        )
-
-    with options_named():
-        record = run_dpsgd(settings, on_epoch=progress, on_status=progress_line)
-    end_status_line()
-    return record
