@@ -15,6 +15,7 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -24,9 +25,11 @@ from pydantic import BaseModel, ConfigDict
 
 from privaudit.accounting.accountant import Accounting, Method, account, versions
 from privaudit.accounting.dp_events import NeighbouringRelation
+from privaudit.errors import describe_value
 from privaudit.ledger import Ledger, LedgerEntry
 from privaudit.mechanisms import DpSgd, Mechanism, Sampling
 from privaudit.policy import AccountantName, Policy, Tier
+from privaudit.rounding import up
 
 DEFAULT_DELTA = 1e-5
 """δ used when neither a policy nor ``--delta`` gives one (stated in every output)."""
@@ -64,6 +67,51 @@ class PartitionResult(BaseModel):
     epsilon_rdp: float | None
 
 
+class FrameworkComparison(BaseModel):
+    """Another framework's own ε for one run (ledger ``meta.framework``, written by an import or
+    a guard) beside privaudit's certified figures for the same releases at the same δ.
+
+    privaudit's figures compose the run's entries on the dataset up to and including entry
+    ``seq``, the latest one carrying the framework's ε (or, when none does, the latest carrying
+    a readable ``meta.framework``). The framework's figure is shown, never used for a verdict.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    run: str | None
+    framework: str
+    version: str | None
+    accountant: str | None
+    via: str | None
+    how: str | None
+    delta: float
+    """The framework's δ; the dataset's δ when the framework states none."""
+    framework_epsilon: float | None
+    """The framework's own ε at ``delta``; None when the ledger does not hold it."""
+    epsilon_pld: float | None
+    epsilon_rdp: float | None
+    epsilon_certified: float
+    """privaudit's certified ε with the verdict's method (``inf`` when unbounded)."""
+    method: Method | None
+    seq: int
+    """The entry whose framework figure is compared: privaudit composes the run up to it."""
+    entries: int
+    """How many of the run's entries that is."""
+
+    @property
+    def label(self) -> str:
+        """The framework and its accountant, as a person reads them: "Opacus gdp"."""
+        name = _FRAMEWORK_NAMES.get(self.framework, self.framework)
+        return f"{name} {self.accountant}" if self.accountant else name
+
+    @property
+    def below_certified(self) -> bool:
+        """The framework's ε is below privaudit's certified bound for the same releases."""
+        return self.framework_epsilon is not None and self.framework_epsilon < (
+            self.epsilon_certified
+        )
+
+
 class DatasetAssessment(BaseModel):
     """The verdict for one dataset. ``epsilon`` is ``inf`` (JSON ``null``) when unbounded."""
 
@@ -95,6 +143,8 @@ class DatasetAssessment(BaseModel):
     delta_at_epsilon: float | None = None
     delta_at_epsilon_pld: float | None = None
     delta_at_epsilon_rdp: float | None = None
+    frameworks: tuple[FrameworkComparison, ...] = ()
+    """Other frameworks' own ε per imported or guarded run, beside privaudit's certified ε."""
 
 
 class Source(BaseModel):
@@ -237,6 +287,8 @@ def _assess_dataset(
         )
     if tier is not None and tier.per_run_epsilon is not None:
         findings += _per_run_findings(entries, tier, target_delta, method)
+    frameworks, framework_findings = _framework_comparisons(entries, target_delta, method)
+    findings += framework_findings
 
     limit = tier.epsilon if tier else None
     used = None if limit is None else overall.epsilon / limit
@@ -276,6 +328,7 @@ def _assess_dataset(
         delta_at_epsilon=_max_or_none(acc.delta_at_epsilon for acc in results),
         delta_at_epsilon_pld=_max_or_none(acc.pld.delta_at_epsilon for acc in results),
         delta_at_epsilon_rdp=_max_or_none(acc.rdp.delta_at_epsilon for acc in results),
+        frameworks=tuple(frameworks),
     )
 
 
@@ -457,6 +510,148 @@ def _per_run_findings(
                 )
             )
     return findings
+
+
+_FRAMEWORK_NAMES = {"opacus": "Opacus", "tf-privacy": "TF Privacy", "jax-privacy": "JAX Privacy"}
+
+
+@dataclass(frozen=True)
+class _FrameworkFigure:
+    """A readable ``meta.framework`` (schema: :mod:`privaudit.imports.common`)."""
+
+    name: str
+    version: str | None
+    accountant: str | None
+    epsilon: float | None
+    delta: float | None
+    how: str | None
+    via: str | None
+
+
+def _read_framework(value: object) -> _FrameworkFigure | str:
+    """``meta.framework`` as a figure, or what is wrong with it. The ledger's ``meta`` is
+    free-form JSON, so nothing about its shape is assumed; unknown keys are left alone (the
+    schema only grows)."""
+    if not isinstance(value, dict):
+        return f"expected an object; found {describe_value(value)}"
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return f"name: expected the framework's name; found {describe_value(name)}"
+    texts: dict[str, str | None] = {}
+    for key in ("version", "accountant", "how", "via"):
+        text = value.get(key)
+        if text is not None and not isinstance(text, str):
+            return f"{key}: expected text or null; found {describe_value(text)}"
+        texts[key] = text or None
+    epsilon = value.get("epsilon")
+    if epsilon is not None and not (_is_number(epsilon) and 0 <= epsilon < math.inf):
+        return f"epsilon: expected a finite number >= 0 or null; found {describe_value(epsilon)}"
+    delta = value.get("delta")
+    if delta is not None and not (_is_number(delta) and 0 < delta < 1):
+        return f"delta: expected a number in (0, 1) or null; found {describe_value(delta)}"
+    return _FrameworkFigure(
+        name=name,
+        version=texts["version"],
+        accountant=texts["accountant"],
+        epsilon=None if epsilon is None else float(epsilon),
+        delta=None if delta is None else float(delta),
+        how=texts["how"],
+        via=texts["via"],
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _framework_comparisons(
+    entries: Sequence[LedgerEntry], target_delta: float, method: Method
+) -> tuple[list[FrameworkComparison], list[Finding]]:
+    """One comparison per run whose entries carry a readable ``meta.framework`` (in ledger
+    order), and the findings: an unreadable figure (info) and a framework ε below privaudit's
+    certified bound (warn). Neither changes an ε; the verdict uses privaudit's bound."""
+    runs: dict[str | None, list[LedgerEntry]] = defaultdict(list)
+    for entry in entries:
+        runs[entry.run].append(entry)
+    comparisons: list[FrameworkComparison] = []
+    findings: list[Finding] = []
+    for run, members in runs.items():
+        figures: list[tuple[LedgerEntry, _FrameworkFigure]] = []
+        unreadable: list[tuple[int, str]] = []
+        for entry in members:
+            if "framework" not in entry.meta:
+                continue
+            figure = _read_framework(entry.meta["framework"])
+            if isinstance(figure, str):
+                unreadable.append((entry.seq, figure))
+            else:
+                figures.append((entry, figure))
+        if unreadable:
+            findings.append(_unreadable_finding(run, unreadable))
+        if not figures:
+            continue
+        stated = [pair for pair in figures if pair[1].epsilon is not None]
+        last, figure = max(stated or figures, key=lambda pair: pair[0].seq)
+        released = [e.mechanism for e in members if e.seq <= last.seq]
+        delta = figure.delta if figure.delta is not None else target_delta
+        accounting = account(released, delta, method)
+        comparison = FrameworkComparison(
+            run=run,
+            framework=figure.name,
+            version=figure.version,
+            accountant=figure.accountant,
+            via=figure.via,
+            how=figure.how,
+            delta=delta,
+            framework_epsilon=figure.epsilon,
+            epsilon_pld=accounting.pld.epsilon,
+            epsilon_rdp=accounting.rdp.epsilon,
+            epsilon_certified=accounting.epsilon,
+            method=accounting.method,
+            seq=last.seq,
+            entries=len(released),
+        )
+        comparisons.append(comparison)
+        if comparison.below_certified:
+            findings.append(_below_certified_finding(comparison, figure.delta is None))
+    return comparisons, findings
+
+
+def _run_name(run: str | None) -> str:
+    return "(no run name)" if run is None else f"'{run}'"
+
+
+def _unreadable_finding(run: str | None, unreadable: Sequence[tuple[int, str]]) -> Finding:
+    seqs = [str(seq) for seq, _ in unreadable]
+    which = ", ".join(seqs[:5]) + ("..." if len(seqs) > 5 else "")
+    return Finding(
+        code="framework_figure_unreadable",
+        severity=Severity.INFO,
+        message=(
+            f"run {_run_name(run)}: meta.framework of entr{'y' if len(seqs) == 1 else 'ies'}"
+            f" {which} cannot be read ({unreadable[0][1]}); left out of the framework comparison"
+            " (privaudit's own accounting of the entries is unaffected)"
+        ),
+    )
+
+
+def _below_certified_finding(comparison: FrameworkComparison, delta_assumed: bool) -> Finding:
+    assert comparison.framework_epsilon is not None
+    method = comparison.method.value.upper() if comparison.method else "none"
+    at = f"δ = {up(comparison.delta)}" + (
+        " (the dataset's δ: the framework states none)" if delta_assumed else ""
+    )
+    return Finding(
+        code="framework_epsilon_below_certified",
+        severity=Severity.WARN,
+        message=(
+            f"run {_run_name(comparison.run)}: {comparison.label} reports"
+            f" ε = {up(comparison.framework_epsilon)} at {at}, below privaudit's certified"
+            f" bound ε = {up(comparison.epsilon_certified)} ({method}) for the same"
+            f" {comparison.entries} entr{'y' if comparison.entries == 1 else 'ies'};"
+            " the verdict uses privaudit's certified bound"
+        ),
+    )
 
 
 def _status(epsilon: float, tier: Tier | None, findings: Sequence[Finding]) -> Status:

@@ -57,3 +57,18 @@ def commit_folder(scratch: Path, out: Path) -> None:
         for stale in runs.glob("*.json"):
             if stale not in fresh:
                 stale.unlink()
+
+
+def read_input(path: str | Path) -> bytes:
+    """The bytes of an input file, or an :class:`InputError` naming it and what is wrong (no such
+    file, a folder, unreadable)."""
+    source = str(path)
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(source, None, "expected an existing file; found no such file") from None
+    except IsADirectoryError:
+        raise InputError(source, None, "expected a file; found a directory") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(source, None, f"expected a readable file; found {reason}") from None

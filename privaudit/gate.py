@@ -14,8 +14,16 @@ from enum import StrEnum
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from privaudit.assess import Assessment, DatasetAssessment, Finding, Severity, Status
+from privaudit.assess import (
+    Assessment,
+    DatasetAssessment,
+    Finding,
+    FrameworkComparison,
+    Severity,
+    Status,
+)
 from privaudit.errors import EXIT_FAIL, EXIT_OK
+from privaudit.rounding import up
 
 
 class OutputFormat(StrEnum):
@@ -61,6 +69,11 @@ def fmt_epsilon(value: float | None) -> str:
     if math.isinf(value):
         return "∞"
     return f"{value:.4f}"
+
+
+def fmt_up(value: float | None) -> str:
+    """Four significant digits, rounded up: a shown ε or δ is never below the computed one."""
+    return "n/a" if value is None else up(value)
 
 
 def fmt_delta(value: float | None) -> str:
@@ -115,11 +128,45 @@ def render_text(assessment: Assessment) -> str:
                 f" (PLD {fmt_delta(ds.delta_at_epsilon_pld)},"
                 f" RDP {fmt_delta(ds.delta_at_epsilon_rdp)})"
             )
+        lines += _framework_lines(ds.frameworks)
         for finding in ds.findings:
             lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
     # Ids, run names and units come from the ledger: escape control characters so a crafted
     # entry cannot rewrite the terminal (ANSI escapes) or forge lines in a CI log.
     return "\n".join(_printable(line) for line in lines) + "\n"
+
+
+_FRAMEWORK_COLUMNS = ("run", "framework", "framework ε", "PLD ε", "RDP ε", "δ")
+
+
+def _framework_cells(comparison: FrameworkComparison) -> list[str]:
+    return [
+        comparison.run if comparison.run is not None else "(no run name)",
+        comparison.label,
+        fmt_up(comparison.framework_epsilon),
+        fmt_up(comparison.epsilon_pld),
+        fmt_up(comparison.epsilon_rdp),
+        fmt_up(comparison.delta),
+    ]
+
+
+def _framework_lines(comparisons: tuple[FrameworkComparison, ...]) -> list[str]:
+    """Each imported or guarded run: the framework's own ε beside privaudit's, in columns."""
+    if not comparisons:
+        return []
+    rows = [list(_FRAMEWORK_COLUMNS)] + [_framework_cells(c) for c in comparisons]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_FRAMEWORK_COLUMNS))]
+    marks = [""] + [
+        "  below privaudit's certified ε" if c.below_certified else "" for c in comparisons
+    ]
+    lines = [
+        "  framework figures (each run's ε from its own framework, beside privaudit's certified"
+        " ε for the same entries at the same δ):"
+    ]
+    for row, mark in zip(rows, marks, strict=True):
+        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("    " + text).rstrip() + mark)
+    return lines
 
 
 def render_markdown(assessment: Assessment) -> str:
@@ -143,6 +190,23 @@ def render_markdown(assessment: Assessment) -> str:
                 f" {_md(_limit(ds))} | {fmt_fraction(ds.used_fraction)} |"
                 f" {icon[ds.status]} {ds.status.value} |"
             )
+        compared = [(ds.dataset, c) for ds in assessment.datasets for c in ds.frameworks]
+        if compared:
+            lines += [
+                "",
+                "### Framework figures",
+                "",
+                "The framework's own ε beside privaudit's certified ε for the same entries, at"
+                " the same δ; the verdict uses privaudit's.",
+                "",
+                "| dataset | " + " | ".join(_FRAMEWORK_COLUMNS) + " |",
+                "|---|---|---|---:|---:|---:|---:|",
+            ]
+            for name, comparison in compared:
+                cells = [name, *_framework_cells(comparison)]
+                if comparison.below_certified:
+                    cells[3] = f"⚠️ {cells[3]}"
+                lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
         notes = [(ds.dataset, f) for ds in assessment.datasets for f in ds.findings]
         if notes:
             lines += ["", "### Findings", ""]

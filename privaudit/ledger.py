@@ -50,7 +50,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,8 @@ __all__ = [
     "GENESIS",
     "Ledger",
     "LedgerEntry",
+    "NewEntry",
+    "append_entries",
     "append_entry",
     "canonical_json",
     "entry_hash",
@@ -249,17 +251,57 @@ def append_entry(
     ``mechanism`` is a :data:`Mechanism` or its JSON form; it is stored in the form
     :func:`mechanism_to_json` gives, with every default spelled out. ``time`` defaults to now.
     """
+    [entry] = append_entries(
+        path,
+        [
+            NewEntry(
+                dataset=dataset,
+                mechanism=mechanism,
+                partition=partition,
+                privacy_unit=privacy_unit,
+                run=run,
+                meta=meta,
+                time=time,
+            )
+        ],
+    )
+    return entry
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """The arguments of one entry for :func:`append_entries` (those of :func:`append_entry`)."""
+
+    dataset: str
+    mechanism: Mechanism | Mapping[str, Any]
+    partition: str | None = None
+    privacy_unit: str | None = None
+    run: str | None = None
+    meta: Mapping[str, Any] | None = None
+    time: datetime | str | None = None
+
+
+def append_entries(
+    path: str | os.PathLike[str], new: Sequence[NewEntry]
+) -> tuple[LedgerEntry, ...]:
+    """Append several releases at once, all or none: every one is validated first, then all
+    lines go to the file in one write under one lock (see :func:`append_entry`)."""
     file = Path(path)
     source = str(path)
-    body = _entry_body(
-        dataset=dataset,
-        mechanism=mechanism,
-        partition=partition,
-        privacy_unit=privacy_unit,
-        run=run,
-        meta=meta,
-        time=time,
-    )
+    bodies = [
+        _entry_body(
+            dataset=item.dataset,
+            mechanism=item.mechanism,
+            partition=item.partition,
+            privacy_unit=item.privacy_unit,
+            run=item.run,
+            meta=item.meta,
+            time=item.time,
+        )
+        for item in new
+    ]
+    if not bodies:
+        return ()
     try:
         fd = os.open(file, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except FileNotFoundError:
@@ -278,17 +320,23 @@ def append_entry(
         data = _read_all(fd, source)
         entries, head, _ = _verify(data, source, _file_key(fd))
         seq = entries[-1].seq + 1 if entries else 1
-        obj = {"seq": seq, **body, "prev": head}
-        obj["hash"] = entry_hash(obj)
-        line = canonical_json(obj) + b"\n"
-        # Build the entry the way a reader will, so nothing is written that cannot be read back.
-        entry = _entry_from_object(json.loads(line), source, seq)
-        _write_line(fd, line, len(data), source)
+        lines: list[bytes] = []
+        written: list[LedgerEntry] = []
+        for body in bodies:
+            obj = {"seq": seq, **body, "prev": head}
+            obj["hash"] = entry_hash(obj)
+            line = canonical_json(obj) + b"\n"
+            # Build the entry the way a reader will, so nothing is written that cannot be read.
+            written.append(_entry_from_object(json.loads(line), source, seq))
+            lines.append(line)
+            head = obj["hash"]
+            seq += 1
+        _write_line(fd, b"".join(lines), len(data), source)
         if not data:
             _fsync_folder(file.parent)  # a new file: make its directory entry durable too
     finally:
         os.close(fd)  # closing releases the lock
-    return entry
+    return tuple(written)
 
 
 # --- validation --------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from privaudit.errors import InputError, describe_value, from_validation_error, location
+from privaudit.files import read_input
 from privaudit.jsontext import load_json
 
 __all__ = [
@@ -229,16 +230,7 @@ def load_policy(path: str | Path) -> Policy:
         raise InputError(
             source, None, f"expected a file ending in {', '.join(POLICY_SUFFIXES)}; found {found}"
         )
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise InputError(source, None, "expected an existing file; found no such file") from None
-    except IsADirectoryError:
-        raise InputError(source, None, "expected a file; found a directory") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise InputError(source, None, f"expected a readable file; found {reason}") from None
-    return _parse_bytes(raw, POLICY_SUFFIXES[suffix], source)
+    return _parse_bytes(read_input(file), POLICY_SUFFIXES[suffix], source)
 
 
 def parse_policy(data: object, source: str) -> Policy:
@@ -293,7 +285,7 @@ def _parse_bytes(raw: bytes, fmt: str, source: str) -> Policy:
     if not text.strip():
         raise InputError(source, None, "expected a policy with `tiers`; found an empty file")
     readers: dict[str, Callable[[str, str], object]] = {
-        "yaml": _read_yaml,
+        "yaml": load_yaml,
         "toml": _read_toml,
         "json": _read_json,
     }
@@ -373,7 +365,9 @@ _PolicyYamlLoader.yaml_implicit_resolvers = {
 }
 
 
-def _read_yaml(text: str, source: str) -> object:
+def load_yaml(text: str, source: str) -> object:
+    """Strict YAML text → plain data (plain tags only, duplicate keys refused); one InputError
+    line naming ``source`` and the line on failure."""
     try:
         return yaml.load(text, Loader=_PolicyYamlLoader)  # a SafeLoader subclass: plain data only
     except yaml.MarkedYAMLError as exc:

@@ -14,6 +14,7 @@ The table below is the rule; ARCHITECTURE.md states it in words.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "privaudit"
 
-FOUNDATION = frozenset({"errors", "jsontext", "files", "checks"})
+FOUNDATION = frozenset({"errors", "jsontext", "files", "checks", "rounding"})
 DOMAIN = FOUNDATION | {"mechanisms", "policy", "ledger"}
 
 # unit -> the other units it may import (a unit may always import itself).
@@ -34,13 +35,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "jsontext": frozenset({"errors"}),
     "files": frozenset({"errors"}),
     "checks": frozenset({"errors"}),
+    "rounding": frozenset(),
     "mechanisms": frozenset({"errors", "jsontext"}),
-    "policy": frozenset({"errors", "jsontext"}),
+    "policy": frozenset({"errors", "jsontext", "files"}),
     "ledger": frozenset({"errors", "jsontext", "files", "mechanisms"}),
     "accounting": FOUNDATION | {"mechanisms"},
     "assess": DOMAIN | {"accounting"},
     "gate": DOMAIN | {"accounting", "assess"},
     "records": FOUNDATION | {"mechanisms"},
+    "budget": DOMAIN | {"accounting"},
+    "imports": DOMAIN | {"accounting"},
     "report": DOMAIN | {"accounting", "assess", "gate", "records"},
     "data": FOUNDATION,
     "train": DOMAIN | {"accounting", "data", "records"},
@@ -48,11 +52,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "audit": DOMAIN | {"accounting", "data", "records", "train", "federated"},
     "scenarios": DOMAIN
     | {"accounting", "assess", "gate", "records", "report", "data", "train", "federated", "audit"},
-    "integrations": DOMAIN | {"accounting", "assess", "records", "data", "train", "federated"},
+    "integrations": DOMAIN
+    | {"accounting", "assess", "budget", "imports", "records", "data", "train", "federated"},
     "cli": DOMAIN
     | {
         "accounting",
         "assess",
+        "budget",
+        "imports",
         "gate",
         "records",
         "report",
@@ -83,6 +90,10 @@ OPTIONAL_FRAMEWORKS = frozenset(
     }
 )
 # Heavy libraries the core API never needs at import time.
+INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {"opacus": frozenset({"opacus", "torch"})}
+"""What each ``privaudit.integrations.<adapter>`` may load: its framework and that one's own
+dependencies."""
+
 HEAVY_AT_IMPORT = frozenset({"matplotlib", "weasyprint", "sklearn", "cryptography"})
 
 
@@ -254,7 +265,14 @@ def modules_of(unit: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("unit", sorted(set(ALLOWED) - {"__init__", "__main__"}))
 def test_importing_a_unit_loads_only_what_it_may_reach(unit: str) -> None:
-    loaded = loaded_by(modules_of(unit))["added"]
+    # An adapter whose framework is not installed cannot be imported; its own test skips.
+    importable = tuple(
+        name
+        for name in modules_of(unit)
+        if name.rsplit(".", 1)[-1] not in INTEGRATION_FRAMEWORKS
+        or importlib.util.find_spec(name.rsplit(".", 1)[-1]) is not None
+    )
+    loaded = loaded_by(importable)["added"]
     may = reachable(unit)
     outside = [
         name
@@ -263,7 +281,29 @@ def test_importing_a_unit_loads_only_what_it_may_reach(unit: str) -> None:
     ]
     frameworks = [name for name in loaded if name.split(".")[0] in OPTIONAL_FRAMEWORKS]
     assert outside == []
+    if unit == "integrations":
+        # An adapter loads the framework it adapts (and what that needs), nothing else.
+        frameworks = [
+            name
+            for name in frameworks
+            if name.split(".")[0] not in set().union(*INTEGRATION_FRAMEWORKS.values())
+        ]
     assert frameworks == []
+
+
+@pytest.mark.parametrize("adapter", sorted(INTEGRATION_FRAMEWORKS))
+def test_an_integration_loads_only_its_own_framework(adapter: str) -> None:
+    pytest.importorskip(adapter, reason=f"{adapter} is not installed (the [{adapter}] extra)")
+    loaded = loaded_by((f"privaudit.integrations.{adapter}",))["added"]
+    tops = {name.split(".")[0] for name in loaded}
+
+    assert tops & OPTIONAL_FRAMEWORKS <= INTEGRATION_FRAMEWORKS[adapter]
+
+
+def test_the_integrations_package_loads_no_framework() -> None:
+    loaded = loaded_by(("privaudit.integrations",))["added"]
+
+    assert [name for name in loaded if name.split(".")[0] in OPTIONAL_FRAMEWORKS] == []
 
 
 def test_the_public_api_loads_only_the_core() -> None:

@@ -10,7 +10,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from privaudit.assess import DEFAULT_DELTA, Assessment, assess, broken_ledger_assessment
+from privaudit.assess import (
+    DEFAULT_DELTA,
+    Assessment,
+    Finding,
+    Severity,
+    Status,
+    assess,
+    broken_ledger_assessment,
+)
 from privaudit.cli.app import FormatOption, LedgerArgument, PolicyOption, SummaryFormat
 from privaudit.cli.inputs import check_delta
 from privaudit.cli.present import emit
@@ -96,7 +104,50 @@ def _assessment(
     except LedgerIntegrityError as broken:
         sys.stderr.write(f"privaudit: {broken}\n")
         return broken_ledger_assessment(ledger_path, str(broken), policy_path=policy_path)
-    return assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
+    result = assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
+    return _with_journals(result, ledger_path)
+
+
+def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:
+    """Crash journals beside the ledger: steps a guarded run took that the ledger does not hold
+    yet. A dead run's journal fails the gate (the ledger understates the privacy loss until it
+    is recovered); a live run's is reported."""
+    from privaudit.budget.journal import pending_runs
+
+    findings = []
+    for pending in pending_runs(ledger_path):
+        what = (
+            f"run {pending.run!r} on dataset {pending.dataset!r}: {pending.steps} step(s) in"
+            f" crash journal {pending.path}"
+        )
+        if pending.live:
+            findings.append(
+                Finding(
+                    code="run_in_progress",
+                    severity=Severity.INFO,
+                    message=f"{what}, still training; the ledger will hold them when it flushes",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    code="unrecovered_crash_journal",
+                    severity=Severity.FAIL,
+                    message=(
+                        f"{what}, left by a run that stopped: the ledger understates the privacy"
+                        f" loss until `privaudit ledger recover {ledger_path}` appends them"
+                    ),
+                )
+            )
+    if not findings:
+        return result
+    failed = any(f.severity is Severity.FAIL for f in findings)
+    return result.model_copy(
+        update={
+            "findings": result.findings + tuple(findings),
+            "status": Status.FAIL if failed else result.status,
+        }
+    )
 
 
 def _deliver(result: Assessment, output_format: OutputFormat, output: Path | None) -> NoReturn:

@@ -1,19 +1,27 @@
-"""``privaudit ledger add|verify``: append releases to a hash-chained ledger and verify it."""
+"""``privaudit ledger add|verify|import|recover``: append releases to a hash-chained ledger,
+verify it, import other frameworks' records into it and recover crashed runs' steps."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from privaudit.assess import DEFAULT_DELTA
 from privaudit.cli.app import FormatOption, LedgerArgument, SummaryFormat
 from privaudit.cli.inputs import json_object, options_named, read_argument
 from privaudit.cli.present import emit, emit_json
-from privaudit.ledger import append_entry, read_ledger
+from privaudit.imports.common import Format
+from privaudit.ledger import append_entries, append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
+from privaudit.policy import load_policy
+from privaudit.rounding import number, up
 
 ledger_app = typer.Typer(
-    help="Append to and verify hash-chained privacy ledgers.", no_args_is_help=True
+    help="Append to, verify, import into and recover hash-chained privacy ledgers.",
+    no_args_is_help=True,
 )
 
 
@@ -82,3 +90,155 @@ def ledger_verify(ledger: LedgerArgument, output_format: FormatOption = SummaryF
         )
         return
     emit(f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}")
+
+
+class SamplingChoice(StrEnum):
+    POISSON = "poisson"
+    SHUFFLE = "shuffle"
+
+
+@ledger_app.command("import")
+def ledger_import(
+    ledger: LedgerArgument,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The framework's record, JSON or YAML (never a pickle).", show_default=False
+        ),
+    ],
+    source_format: Annotated[
+        Format, typer.Option("--from", help="Which framework wrote FILE.", show_default=False)
+    ],
+    dataset: Annotated[str, typer.Option(help="Dataset id, as in the policy.")],
+    run: Annotated[str | None, typer.Option(help="Training run name.")] = None,
+    partition: Annotated[
+        str | None, typer.Option(help="Disjoint part of the dataset (e.g. an FL silo).")
+    ] = None,
+    privacy_unit: Annotated[
+        str | None, typer.Option(help="What one record protects (default: the file's, example).")
+    ] = None,
+    sampling: Annotated[
+        SamplingChoice | None,
+        typer.Option(
+            help="Opacus only: poisson (make_private's default) or shuffle (a plain DataLoader)."
+        ),
+    ] = None,
+    delta: Annotated[
+        float | None,
+        typer.Option(help="δ of the framework's figure when FILE gives none (default: policy's)."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy whose tier δ the figures are shown at.")
+    ] = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Turn a saved Opacus accountant, TF Privacy statement arguments or JAX Privacy accounting
+    config into ledger entries, all or none; shows the framework's ε beside privaudit's."""
+    from privaudit.accounting.accountant import account
+    from privaudit.imports.entries import import_entries, read_import
+    from privaudit.mechanisms import Sampling
+
+    figure_delta = delta if delta is not None else _policy_delta(policy, dataset)
+    if figure_delta is None:
+        figure_delta = DEFAULT_DELTA
+    imported = read_import(
+        source_format,
+        file,
+        sampling=None if sampling is None else Sampling(sampling.value),
+        delta=figure_delta,
+    )
+    new = import_entries(
+        imported,
+        fmt=source_format,
+        path=file,
+        dataset=dataset,
+        run=run,
+        partition=partition,
+        privacy_unit=privacy_unit,
+    )
+    with options_named():
+        written = append_entries(ledger, new)
+    shown_delta = imported.framework.delta or figure_delta
+    ours = account(imported.mechanisms, shown_delta)
+    figure = imported.framework
+    if output_format is SummaryFormat.JSON:
+        emit_json(
+            {
+                "ledger": str(ledger),
+                "entries": [entry.seq for entry in written],
+                "framework": figure.to_meta("import", figure.epsilon),
+                "privaudit": {
+                    "delta": shown_delta,
+                    "epsilon_pld": ours.pld.epsilon,
+                    "epsilon_rdp": ours.rdp.epsilon,
+                },
+                "notes": list(imported.notes),
+            }
+        )
+        return
+    seqs = f"{written[0].seq}" if len(written) == 1 else f"{written[0].seq}-{written[-1].seq}"
+    lines = [
+        f"{ledger}: imported {len(written)} entr{'y' if len(written) == 1 else 'ies'} ({seqs})"
+        f" from {source_format.value} file {file} for dataset {dataset!r}"
+    ]
+    framework_eps = "not known" if figure.epsilon is None else f"ε = {up(figure.epsilon)}"
+    lines.append(
+        f"  {figure.name} {figure.accountant}: {framework_eps}"
+        + ("" if figure.delta is None else f" at δ = {number(figure.delta)}")
+        + f" ({figure.how})"
+    )
+    lines.append(
+        f"  privaudit (certified): PLD ε = {_eps(ours.pld.epsilon)}, RDP ε ="
+        f" {_eps(ours.rdp.epsilon)} at δ = {number(shown_delta)}"
+    )
+    certified = ours.epsilon
+    if figure.epsilon is not None and figure.epsilon < certified:
+        lines.append(
+            f"  warning: {figure.name}'s figure is below privaudit's certified bound"
+            f" ({up(figure.epsilon)} < {up(certified)}); the gate uses privaudit's"
+        )
+    lines += [f"  note: {note}" for note in imported.notes]
+    emit("\n".join(lines))
+
+
+@ledger_app.command("recover")
+def ledger_recover(
+    ledger: LedgerArgument, output_format: FormatOption = SummaryFormat.TEXT
+) -> None:
+    """Append to LEDGER the steps that guarded runs which died left in crash journals
+    (LEDGER.pending/); journals of runs still training are left alone."""
+    from privaudit.budget.journal import pending_runs, recover
+
+    written = recover(ledger)
+    live = [run for run in pending_runs(ledger) if run.live]
+    if output_format is SummaryFormat.JSON:
+        emit_json(
+            {
+                "ledger": str(ledger),
+                "recovered": [entry.seq for entry in written],
+                "live": [{"run": run.run, "steps": run.steps} for run in live],
+            }
+        )
+        return
+    lines = [
+        f"{ledger}: recovered {len(written)} entr{'y' if len(written) == 1 else 'ies'}"
+        " from crash journals"
+        + ("" if not written else f" ({', '.join(str(entry.seq) for entry in written)})")
+    ]
+    lines += [
+        f"  run {run.run!r} is still training ({run.steps} steps not yet written); left alone"
+        for run in live
+    ]
+    emit("\n".join(lines))
+
+
+def _policy_delta(policy: Path | None, dataset: str) -> float | None:
+    if policy is None:
+        return None
+    loaded = load_policy(policy)
+    tier = loaded.tier_of(dataset)
+    return None if tier is None else tier.delta
+
+
+def _eps(value: float | None) -> str:
+    return "n/a" if value is None else up(value)

@@ -8,9 +8,9 @@ from pathlib import Path
 from privaudit.accounting.planner import Plan
 from privaudit.cli.inputs import reason
 from privaudit.cli.plan_target import PlanTarget
-from privaudit.cli.present import number
 from privaudit.errors import InputError
 from privaudit.files import atomic_write
+from privaudit.rounding import number
 
 
 def plan_charts(

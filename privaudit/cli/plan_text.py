@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from privaudit.accounting.planner import Plan, PlanRow
 from privaudit.cli.plan_target import PlanTarget
-from privaudit.cli.present import down, number, table, up
+from privaudit.cli.present import table
+from privaudit.rounding import down, number, up
 
 
 def plan_answer(result: Plan) -> str:

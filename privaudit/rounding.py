@@ -1,0 +1,43 @@
+"""Numbers as people read them: ε and δ rounded up, never toward the limit.
+
+A printed ε is never below the computed one; a printed count that must fit is never above it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+
+def number(value: float | None) -> str:
+    """Compact form of a number: 1e-5, 0.0002, 60, 1.1."""
+    if value is None:
+        return "none"
+    text = f"{value:.6g}"
+    return re.sub(
+        r"e([+-])0*(\d)", lambda m: f"e{'' if m.group(1) == '+' else '-'}{m.group(2)}", text
+    )
+
+
+def up(value: float, digits: int = 4) -> str:
+    """``value`` rounded up to ``digits`` significant digits: a printed ε is never below the
+    computed one, and a printed noise multiplier never below the calibrated one."""
+    return _significant(value, digits, ROUND_CEILING)
+
+
+def down(value: float, digits: int = 5) -> str:
+    """Rounded down (a number of epochs that fits is never overstated)."""
+    return _significant(value, digits, ROUND_FLOOR)
+
+
+def _significant(value: float, digits: int, rounding: str) -> str:
+    if not math.isfinite(value) or value == 0:
+        return number(value)
+    exact = Decimal(repr(value))  # the float's shortest decimal form, as it prints
+    quantum = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    rounded = exact.quantize(quantum, rounding=rounding)
+    if -4 <= exact.adjusted() < 16:
+        return format(rounded.normalize(), "f")
+    # 1e-05, 1.235e-07: the rounded decimal's own digits, which ``g`` reproduces exactly
+    return number(float(rounded))
