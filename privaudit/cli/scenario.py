@@ -12,12 +12,17 @@ import typer
 from privaudit.cli.app import FormatOption, ReportFormatsOption, SummaryFormat
 from privaudit.cli.inputs import options_named, report_formats
 from privaudit.cli.present import emit, emit_json, progress_line
-from privaudit.errors import EXIT_FAIL, EXIT_OK
+from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
 
 if TYPE_CHECKING:
     from privaudit.scenarios import ScenarioResult
 
 _SHOWN_METRICS = ("test_accuracy", "macro_f1", "roc_auc", "auprc")
+
+
+class EngineName(StrEnum):
+    SIMULATOR = "simulator"
+    FLOWER = "flower"
 
 
 class ScenarioName(StrEnum):
@@ -41,12 +46,41 @@ def scenario_command(
     seed: Annotated[int, typer.Option(help="Seed of partitions and training (recorded).")] = 0,
     formats: ReportFormatsOption = "html,pdf",
     output_format: FormatOption = SummaryFormat.TEXT,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            help="Where the deployment runs: simulator (in process) or flower (Flower's"
+            " Deployment Engine: a SuperLink and one SuperNode per silo; needs the [flower]"
+            " extra)."
+        ),
+    ] = EngineName.SIMULATOR,
+    superlink: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine flower: HOST:PORT of a running SuperLink whose SuperNodes the"
+            " silos started themselves, instead of starting them on 127.0.0.1."
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Check (and, on Flower, guard) the deployment against this policy instead of"
+            " the scenario's shipped one; it must cover the scenario's dataset."
+        ),
+    ] = None,
 ) -> None:
     """Run a federated scenario end to end: plan, train (deployment run plus comparisons), write
     the ledger, check it against the scenario's policy, and write the report."""
     from privaudit.scenarios import run_scenario
 
     chosen = report_formats(formats)
+    if superlink is not None and engine is not EngineName.FLOWER:
+        raise InputError("--superlink", None, "expected --engine flower with it")
+    runner = None
+    if engine is EngineName.FLOWER:
+        from privaudit.cli.federation import flower_engine
+
+        runner = flower_engine(superlink, progress_line)
     folder = out or Path("reports") / "scenarios" / name.value
     if out is None:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -59,12 +93,15 @@ def scenario_command(
             seed=seed,
             formats=chosen,
             progress=progress_line,
+            engine=runner,
+            policy=policy,
         )
     if output_format is SummaryFormat.JSON:
         emit_json(result.to_json())
     else:
         _summary(result, folder)
-    raise typer.Exit(EXIT_FAIL if result.status == "fail" else EXIT_OK)
+    stopped = result.deployment.extra.get("stopped")
+    raise typer.Exit(EXIT_FAIL if result.status == "fail" or stopped else EXIT_OK)
 
 
 def _summary(result: ScenarioResult, folder: Path) -> None:
@@ -78,6 +115,11 @@ def _summary(result: ScenarioResult, folder: Path) -> None:
         eps = "not private" if variant.epsilon is None else f"ε = {variant.epsilon:.4f}"
         role = "deployment" if variant.in_ledger else "comparison"
         emit(f"  {variant.name} ({role}): {metrics}; {eps}")
+    deployment = result.deployment
+    if deployment.extra.get("engine") == "flower":
+        emit(f"  {deployment.name} ran on Flower: {len(deployment.rounds)} rounds")
+    if deployment.extra.get("stopped"):
+        emit(f"  STOPPED early: {deployment.extra['stopped']}")
     limit = "" if result.epsilon_limit is None else f" of {result.epsilon_limit:g}"
     emit(
         f"{result.dataset}: ε = {result.epsilon:.4f}{limit} at δ = {result.delta:g}:"

@@ -97,66 +97,143 @@ the model's initialisation and each client. No global state.
 
 from __future__ import annotations
 
-from privaudit.federated.adaptive_clipping import (
-    geometric_clip_update,
-    noisy_unclipped_fraction,
-    update_noise_multiplier,
-)
-from privaudit.federated.aggregation import (
-    AggregateResult,
-    Aggregator,
-    ideal_secure_sum,
-    plain_sum,
-    secure_aggregator,
-)
-from privaudit.federated.averaging import average, weighted_average
-from privaudit.federated.clients import (
-    DistributedDpSgdSilo,
-    DpFedAvgClient,
-    FitClient,
-    LocalDpSgdSilo,
-)
-from privaudit.federated.compression import (
-    QSGD_8BIT,
-    Compression,
-    Payload,
-    Quantised,
-    dequantise,
-    encode,
-    quantise,
-    top_k,
-)
-from privaudit.federated.config import (
-    AdaptiveClipping,
-    DistributedDpSgdConfig,
-    DpFedAvgConfig,
-    LocalDpSgdConfig,
-)
-from privaudit.federated.evaluation import evaluate
-from privaudit.federated.heterogeneity import Absence, Heterogeneity
-from privaudit.federated.ledger import coalesce_entries, write_ledger
-from privaudit.federated.messages import (
-    AggregateMessage,
-    EvaluateMessage,
-    ModelMessage,
-    UpdateMessage,
-)
-from privaudit.federated.results import FederatedResult, FitOutcome, LedgerItem, RoundRecord
-from privaudit.federated.runs import (
-    RunOptions,
-    run_distributed_dpsgd,
-    run_dp_fedavg,
-    run_local_dpsgd,
-)
-from privaudit.federated.server import Server
-from privaudit.federated.simulation import simulate
-from privaudit.federated.strategies import (
-    DistributedDpSgdStrategy,
-    DpFedAvgStrategy,
-    LocalDpSgdStrategy,
-    Strategy,
-)
-from privaudit.federated.updates import clip_to_norm, gradient_share, local_dpsgd, local_sgd
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privaudit.federated.adaptive_clipping import (
+        geometric_clip_update,
+        noisy_unclipped_fraction,
+        update_noise_multiplier,
+    )
+    from privaudit.federated.aggregation import (
+        AggregateResult,
+        Aggregator,
+        ideal_secure_sum,
+        plain_sum,
+        secure_aggregator,
+    )
+    from privaudit.federated.averaging import average, weighted_average
+    from privaudit.federated.clients import (
+        DistributedDpSgdSilo,
+        DpFedAvgClient,
+        FitClient,
+        LocalDpSgdSilo,
+    )
+    from privaudit.federated.compression import (
+        QSGD_8BIT,
+        Compression,
+        Payload,
+        Quantised,
+        dequantise,
+        encode,
+        quantise,
+        top_k,
+    )
+    from privaudit.federated.config import (
+        AdaptiveClipping,
+        DistributedDpSgdConfig,
+        DpFedAvgConfig,
+        LocalDpSgdConfig,
+    )
+    from privaudit.federated.evaluation import evaluate
+    from privaudit.federated.heterogeneity import Absence, Heterogeneity
+    from privaudit.federated.ledger import coalesce_entries, write_ledger
+    from privaudit.federated.messages import (
+        AggregateMessage,
+        EvaluateMessage,
+        ModelMessage,
+        UpdateMessage,
+    )
+    from privaudit.federated.results import FederatedResult, FitOutcome, LedgerItem, RoundRecord
+    from privaudit.federated.runs import (
+        RunOptions,
+        run_distributed_dpsgd,
+        run_dp_fedavg,
+        run_local_dpsgd,
+    )
+    from privaudit.federated.server import Server
+    from privaudit.federated.simulation import simulate
+    from privaudit.federated.strategies import (
+        DistributedDpSgdStrategy,
+        DpFedAvgStrategy,
+        LocalDpSgdStrategy,
+        Strategy,
+    )
+    from privaudit.federated.updates import clip_to_norm, gradient_share, local_dpsgd, local_sgd
+
+_EXPORTS = {
+    "geometric_clip_update": "privaudit.federated.adaptive_clipping",
+    "noisy_unclipped_fraction": "privaudit.federated.adaptive_clipping",
+    "update_noise_multiplier": "privaudit.federated.adaptive_clipping",
+    "AggregateResult": "privaudit.federated.aggregation",
+    "Aggregator": "privaudit.federated.aggregation",
+    "ideal_secure_sum": "privaudit.federated.aggregation",
+    "plain_sum": "privaudit.federated.aggregation",
+    "secure_aggregator": "privaudit.federated.aggregation",
+    "average": "privaudit.federated.averaging",
+    "weighted_average": "privaudit.federated.averaging",
+    "DistributedDpSgdSilo": "privaudit.federated.clients",
+    "DpFedAvgClient": "privaudit.federated.clients",
+    "FitClient": "privaudit.federated.clients",
+    "LocalDpSgdSilo": "privaudit.federated.clients",
+    "QSGD_8BIT": "privaudit.federated.compression",
+    "Compression": "privaudit.federated.compression",
+    "Payload": "privaudit.federated.compression",
+    "Quantised": "privaudit.federated.compression",
+    "dequantise": "privaudit.federated.compression",
+    "encode": "privaudit.federated.compression",
+    "quantise": "privaudit.federated.compression",
+    "top_k": "privaudit.federated.compression",
+    "AdaptiveClipping": "privaudit.federated.config",
+    "DistributedDpSgdConfig": "privaudit.federated.config",
+    "DpFedAvgConfig": "privaudit.federated.config",
+    "LocalDpSgdConfig": "privaudit.federated.config",
+    "evaluate": "privaudit.federated.evaluation",
+    "Absence": "privaudit.federated.heterogeneity",
+    "Heterogeneity": "privaudit.federated.heterogeneity",
+    "coalesce_entries": "privaudit.federated.ledger",
+    "write_ledger": "privaudit.federated.ledger",
+    "AggregateMessage": "privaudit.federated.messages",
+    "EvaluateMessage": "privaudit.federated.messages",
+    "ModelMessage": "privaudit.federated.messages",
+    "UpdateMessage": "privaudit.federated.messages",
+    "FederatedResult": "privaudit.federated.results",
+    "FitOutcome": "privaudit.federated.results",
+    "LedgerItem": "privaudit.federated.results",
+    "RoundRecord": "privaudit.federated.results",
+    "RunOptions": "privaudit.federated.runs",
+    "run_distributed_dpsgd": "privaudit.federated.runs",
+    "run_dp_fedavg": "privaudit.federated.runs",
+    "run_local_dpsgd": "privaudit.federated.runs",
+    "Server": "privaudit.federated.server",
+    "simulate": "privaudit.federated.simulation",
+    "DistributedDpSgdStrategy": "privaudit.federated.strategies",
+    "DpFedAvgStrategy": "privaudit.federated.strategies",
+    "LocalDpSgdStrategy": "privaudit.federated.strategies",
+    "Strategy": "privaudit.federated.strategies",
+    "clip_to_norm": "privaudit.federated.updates",
+    "gradient_share": "privaudit.federated.updates",
+    "local_dpsgd": "privaudit.federated.updates",
+    "local_sgd": "privaudit.federated.updates",
+}
+"""Public name → the module defining it, loaded on first use (PEP 562), so that a silo's
+process (a Flower ClientApp) loads only the modules it uses."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "QSGD_8BIT",

@@ -70,6 +70,15 @@ class FederatedResult:
     """The run's seed; "crypto" when seeded from the OS; None when :func:`simulate` was called
     with caller-made generators."""
     wall_time: float
+    engine: str = "simulator"
+    """Where the rounds ran: ``simulator`` (in process) or ``flower`` (Flower's Deployment
+    Engine, one process per party)."""
+    stopped: str | None = None
+    """Why the run ended before its last planned round (e.g. the budget guard refused the
+    next round); None when every planned round ran."""
+    ledger_written: bool = False
+    """True when the engine wrote each round to the ledger as it committed it (Flower); the
+    caller must then not write the releases again."""
 
     @property
     def final_metrics(self) -> Mapping[str, float] | None:

@@ -33,6 +33,9 @@ BANK_THRESHOLD = 2
 BATCH = 2048
 """Expected transactions a round, over all banks."""
 EPOCHS = 3
+ENGINE_ROUNDS = 12
+"""Rounds of the deployment on an engine of real processes (Flower), over the same epochs."""
+ENGINE_LEARNING_RATE = 2.0
 
 
 def creditcard_features(raw: Array) -> Array:
@@ -100,12 +103,22 @@ def _bank_fraud(context: Context) -> Trained:
     data = _transactions(context)
     banks, dropping = len(BANKS), BANKS[2]
     parts = quantity_skew(len(data.x), banks, alpha=5.0, seed=context.seed, min_size=10000)
-    q = BATCH / len(data.x)
-    rounds = 6 if context.quick else math.ceil(EPOCHS / q)
-    sgd = Sgd(rounds, q, clip_norm=1.0, learning_rate=2.0, momentum=0.9, model=ModelSpec())
+    if context.engine is None:
+        q = BATCH / len(data.x)
+        rounds = 6 if context.quick else math.ceil(EPOCHS / q)
+        learning_rate = 2.0
+    else:
+        # Each round on real processes costs seconds of messaging: the same epochs in fewer,
+        # larger rounds.
+        rounds = 4 if context.quick else ENGINE_ROUNDS
+        q, learning_rate = EPOCHS / ENGINE_ROUNDS, ENGINE_LEARNING_RATE
+    sgd = Sgd(
+        rounds, q, clip_norm=1.0, learning_rate=learning_rate, momentum=0.9, model=ModelSpec()
+    )
     drop_from = rounds // 2 + 1
     sigma = calibrate_distributed(context.epsilon, context.delta, q, rounds, banks, BANK_THRESHOLD)
     checks: list[float] = []
+    secure = secure_sum(BANK_THRESHOLD, parts, sgd.clip_norm, sigma)
     # Each input is rounded to the protocol's fixed point (half a quantum at most) before the
     # shares meet; the decoded sum is exact on the rounded inputs.
     tolerance = banks * 2.0**-16 / 2 * (1 + 1e-9)
@@ -123,7 +136,8 @@ def _bank_fraud(context: Context) -> Trained:
             config=sgd.distributed(sigma, context.seed),
             parts=parts,
             in_ledger=True,
-            aggregator=_checked(secure_sum(BANK_THRESHOLD, parts, sgd.clip_norm, sigma), checks),
+            aggregator=_checked(secure, checks),
+            secure=secure,
             heterogeneity=Heterogeneity(absences=(Absence(client=2, first_round=drop_from),)),
             evaluate_every=every,
             progress="secagg",
@@ -132,7 +146,8 @@ def _bank_fraud(context: Context) -> Trained:
                 "secagg_max_abs_error": max(checks) if checks else None,
                 "secagg_rounds_checked": len(checks),
                 "secagg_tolerance": tolerance,
-                "secagg_sum_matches": bool(checks) and max(checks) <= tolerance,
+                # None when the sums ran between processes, where no oracle sees the inputs.
+                "secagg_sum_matches": max(checks) <= tolerance if checks else None,
                 "dropout_round": drop_from,
             },
         ),

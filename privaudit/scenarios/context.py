@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
+    from privaudit.federated.engine import Engine
     from privaudit.scenarios.results import VariantResult
 
 Progress = Callable[[str], None]
@@ -58,3 +59,9 @@ class Context:
     seed: int
     quick: bool
     say: Progress
+    engine: Engine | None = None
+    """Where the deployment's rounds run: None for the in-process simulator with the
+    scenario's usual recipe; an engine of real processes (Flower) gets the recipe of fewer,
+    larger rounds (each round there costs seconds of messaging)."""
+    policy: Path | None = None
+    """The policy the deployment is checked against (and the engine's guard keeps)."""

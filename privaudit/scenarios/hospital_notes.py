@@ -99,6 +99,7 @@ def _hospital_notes(context: Context) -> Trained:
     sigma = calibrate_distributed(
         context.epsilon, context.delta, recipe.sampling_rate, rounds, HOSPITALS, HOSPITAL_THRESHOLD
     )
+    secure = secure_sum(HOSPITAL_THRESHOLD, parts, recipe.clip_norm, sigma)
     deployment = run_variant(
         context,
         data,
@@ -111,7 +112,8 @@ def _hospital_notes(context: Context) -> Trained:
             config=recipe.distributed_config(sigma, context.seed),
             parts=parts,
             in_ledger=True,
-            aggregator=secure_sum(HOSPITAL_THRESHOLD, parts, recipe.clip_norm, sigma),
+            aggregator=secure,
+            secure=secure,
         ),
     )
     local = run_variant(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -43,11 +44,23 @@ def calibrate_local(epsilon: float, delta: float, sampling_rate: float, rounds: 
     return float(calibrate_noise(epsilon, delta, sampling_rate, rounds).value)
 
 
-def secure_sum(threshold: int, parts: Sequence[Any], clip_norm: float, sigma: float) -> Aggregator:
-    """The secure aggregator of silos ``parts``: a round's sum is revealed only when
-    ``threshold`` of them take part. Its value bound covers the largest silo's clipped-gradient
-    sum plus the noise headroom."""
-    from privaudit.federated import secure_aggregator
+@dataclass(frozen=True)
+class SecureSum:
+    """The secure aggregator of a scenario's silos: a round's sum is revealed only when
+    ``threshold`` of them take part; every input must lie within ``value_bound``. Called as an
+    aggregator it runs the protocol in process; an engine of real processes reads its fields."""
 
+    threshold: int
+    value_bound: float
+
+    def __call__(self, round: int, inputs: Mapping[int, Any]) -> Any:
+        from privaudit.federated import secure_aggregator
+
+        return secure_aggregator(self.threshold, self.value_bound, bits=64)(round, inputs)
+
+
+def secure_sum(threshold: int, parts: Sequence[Any], clip_norm: float, sigma: float) -> SecureSum:
+    """The secure aggregator of silos ``parts``. Its value bound covers the largest silo's
+    clipped-gradient sum plus the noise headroom."""
     bound = max(len(p) for p in parts) * clip_norm + NOISE_HEADROOM * sigma * clip_norm
-    return secure_aggregator(threshold, bound, bits=64)
+    return SecureSum(threshold, bound)

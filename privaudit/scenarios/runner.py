@@ -23,6 +23,7 @@ from privaudit.scenarios.registry import SCENARIOS
 from privaudit.scenarios.results import ScenarioResult
 
 if TYPE_CHECKING:
+    from privaudit.federated.engine import Engine
     from privaudit.policy import Policy
 
 FILES = ("policy.yaml", "ledger.jsonl", "check.json", "scenario.json", "runs/")
@@ -39,23 +40,33 @@ def run_scenario(
     formats: Sequence[str] = ("html", "pdf"),
     progress: Progress | None = None,
     quick: bool = False,
+    engine: Engine | None = None,
+    policy: Path | None = None,
 ) -> ScenarioResult:
     """Run scenario ``name`` into ``out`` (created; its parent must exist). ``quick`` trains
-    briefly, for tests of the plumbing; its numbers mean nothing."""
+    briefly, for tests of the plumbing; its numbers mean nothing. ``engine`` runs the deployment
+    elsewhere than in this process (Flower). ``policy`` replaces the scenario's shipped policy;
+    it must cover the scenario's dataset."""
     from privaudit.files import commit_folder
     from privaudit.policy import load_policy
     from privaudit.report.render import write_folder_report
 
     scenario = _checked_arguments(name, epsilon, data_dir, out)
+    if policy is not None:
+        load_policy(policy)  # a bad policy file is refused naming it, before anything runs
     target = scenario.default_epsilon if epsilon is None else float(epsilon)
     out.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".scenario-", dir=out))
     try:
         policy_path = scratch / "policy.yaml"
-        policy_path.write_bytes(scenario.policy_file().read_bytes())
-        policy = load_policy(policy_path)
-        tier = policy.tier_of(scenario.dataset)
-        assert tier is not None, "shipped scenario policies cover their datasets"
+        chosen = scenario.policy_file() if policy is None else policy
+        policy_path.write_bytes(chosen.read_bytes())
+        loaded = load_policy(policy_path)
+        tier = loaded.tier_of(scenario.dataset)
+        if tier is None:
+            raise InputError(
+                str(policy), "datasets", f"expected the scenario's dataset {scenario.dataset!r}"
+            )
         context = Context(
             scenario=scenario,
             data_dir=data_dir,
@@ -66,8 +77,10 @@ def run_scenario(
             seed=seed,
             quick=quick,
             say=progress or (lambda _line: None),
+            engine=engine,
+            policy=policy_path,
         )
-        result = _trained_and_checked(context, policy, policy_path, out)
+        result = _trained_and_checked(context, loaded, policy_path, out)
         (scratch / "scenario.json").write_text(
             json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
         )

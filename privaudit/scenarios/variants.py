@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from privaudit.scenarios.context import Context
-from privaudit.scenarios.planning import Aggregator, calibrate_local
+from privaudit.scenarios.planning import Aggregator, SecureSum, calibrate_local
 from privaudit.scenarios.recording import (
     epsilon_curve,
     privacy_block,
@@ -76,6 +76,9 @@ class VariantSpec:
     """Only the deployment is charged to the ledger; the comparisons are recorded beside it."""
     aggregator: Aggregator | None = None
     """Distributed configs: the secure sum (None: the ideal one)."""
+    secure: SecureSum | None = None
+    """The secure sum's parameters, for an engine that runs the protocol between processes
+    (the deployment of a distributed config runs there when the context has an engine)."""
     heterogeneity: Heterogeneity | None = None
     evaluate_every: int = 1
     progress: str | None = None
@@ -92,7 +95,7 @@ def run_variant(context: Context, data: FederatedData, spec: VariantSpec) -> Var
     algorithm = _algorithm(spec, data)
     result, started = _train(context, data, spec, algorithm)
     variant = _measured(context, data, spec, result, spec.config.noise_multiplier, started)
-    if spec.in_ledger:
+    if spec.in_ledger and not result.ledger_written:
         _charge(context, spec, result)
     _record_private(context, data, spec, algorithm, result, variant)
     return variant
@@ -211,6 +214,8 @@ def _train(
     on_round = None
     if spec.progress is not None:
         on_round = _progress_lines(context, spec.progress, spec.evaluate_every)
+    if context.engine is not None and spec.in_ledger and spec.secure is not None:
+        return _on_engine(context, data, spec, on_round), started
     result = algorithm.run(
         data.x,
         data.y,
@@ -222,6 +227,46 @@ def _train(
         **data.held_out(),
     )
     return result, started
+
+
+def _on_engine(
+    context: Context, data: FederatedData, spec: VariantSpec, on_round: Any
+) -> FederatedResult:
+    """The deployment on the context's engine, which charges each round to the ledger as it
+    commits it and may stop early (the budget guard)."""
+    from privaudit.federated import DistributedDpSgdConfig
+    from privaudit.federated.engine import LedgerTarget, SecureDpSgdRun
+
+    config, secure, engine = spec.config, spec.secure, context.engine
+    assert isinstance(config, DistributedDpSgdConfig) and secure is not None and engine
+    names = data.silo_names or [f"silo-{i}" for i in range(len(spec.parts))]
+    run = SecureDpSgdRun(
+        x=data.x,
+        y=data.y,
+        parts=spec.parts,
+        config=config,
+        threshold=secure.threshold,
+        value_bound=secure.value_bound,
+        silo_names=list(names),
+        x_test=data.x_test,
+        y_test=data.y_test,
+        n_classes=data.n_classes,
+        heterogeneity=spec.heterogeneity,
+        evaluate_every=spec.evaluate_every,
+        on_round=on_round,
+        ledger=LedgerTarget(
+            path=context.ledger,
+            dataset=context.scenario.dataset,
+            run=spec.name,
+            privacy_unit=spec.unit,
+            policy=context.policy,
+        ),
+        logs=context.scratch / "runs" / f"{spec.name}-{engine.name}",
+    )
+    result = engine.run_secure_dpsgd(run)
+    if result.stopped:
+        context.say(f"{spec.name}: stopped after round {len(result.rounds)}: {result.stopped}")
+    return result
 
 
 def _measured(
@@ -260,7 +305,11 @@ def _measured(
             for r in result.rounds
         ),
         wall_seconds=time.perf_counter() - started,
-        extra=spec.details(),
+        extra={
+            **spec.details(),
+            "engine": result.engine,
+            **({} if result.stopped is None else {"stopped": result.stopped}),
+        },
     )
 
 

@@ -42,12 +42,10 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from privaudit.accounting.calibrate import calibrate_noise
-from privaudit.accounting.streaming import StreamingAccountant
 from privaudit.checks import (
     is_integer,
     require,
@@ -61,6 +59,10 @@ from privaudit.mechanisms import DpSgd, Mechanism, NonPrivate, Sampling
 from privaudit.train.features import FeatureSpec
 from privaudit.train.inputs import checked_split, class_count
 from privaudit.train.models import Array, Labels, Mlp, ModelSpec
+
+if TYPE_CHECKING:
+    # Loaded where used: a silo's process computes noisy gradients without the accountants.
+    from privaudit.accounting.streaming import StreamingAccountant
 
 Optimizer = Literal["sgd", "adam"]
 
@@ -492,6 +494,8 @@ def mnist_config(
     if config is None:
         below = [target for target in MNIST_DEFAULTS if target <= epsilon]
         recipe = MNIST_DEFAULTS[max(below) if below else min(MNIST_DEFAULTS)]
+        from privaudit.accounting.calibrate import calibrate_noise
+
         calibration = calibrate_noise(
             float(epsilon),
             delta,

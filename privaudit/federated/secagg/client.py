@@ -3,6 +3,9 @@ input, and the checks an honest client makes before it answers the server."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -110,6 +113,69 @@ class SecAggClient:
             self._revealed[peer] = "s"
         self._stage = _DONE
         return UnmaskingResponse(self.client_id, b_shares, s_shares)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The client's whole state as plain data (hex strings, ints, lists), for a client whose
+        rounds run in separate processes (a Flower ClientApp gets a new process per message).
+        It holds the client's private keys and shares: keep it on the client's own node."""
+        return {
+            "client_id": self.client_id,
+            "stage": self._stage,
+            "encryption_key": self._encryption_key.private_bytes_raw().hex(),
+            "masking_key": self._masking_key.private_bytes_raw().hex(),
+            "directory": [
+                [e.client_id, e.encryption_key.hex(), e.masking_key.hex()]
+                for e in self._directory.values()
+            ],
+            "self_mask_seed": self._self_mask_seed.hex(),
+            "own_shares": [share.hex() for share in self._own_shares],
+            "peers": list(self._peers),
+            "ciphertexts": [[peer, c.hex()] for peer, c in self._ciphertexts.items()],
+            "peer_shares": [[peer, b.hex(), s.hex()] for peer, (b, s) in self._peer_shares.items()],
+            "revealed": [[peer, kind] for peer, kind in self._revealed.items()],
+        }
+
+    @classmethod
+    def restore(
+        cls, params: SecAggParams, state: Mapping[str, Any], *, random: RandomSource | None = None
+    ) -> SecAggClient:
+        """The client :meth:`snapshot` described, under the same ``params``; what it draws from
+        now on comes from ``random`` (default: the OS's source)."""
+        try:
+            client = cls.__new__(cls)
+            client.client_id = int(state["client_id"])
+            check_client_id(client.client_id)
+            client.params = params
+            client._random = random if random is not None else RandomSource()
+            client._stage = int(state["stage"])
+            client._encryption_key = X25519PrivateKey.from_private_bytes(
+                bytes.fromhex(state["encryption_key"])
+            )
+            client._masking_key = X25519PrivateKey.from_private_bytes(
+                bytes.fromhex(state["masking_key"])
+            )
+            client._directory = {
+                int(i): AdvertiseKeys(int(i), bytes.fromhex(e), bytes.fromhex(m))
+                for i, e, m in state["directory"]
+            }
+            client._self_mask_seed = bytes.fromhex(state["self_mask_seed"])
+            b_own, s_own = (bytes.fromhex(h) for h in state["own_shares"])
+            client._own_shares = (b_own, s_own)
+            client._peers = tuple(int(p) for p in state["peers"])
+            client._ciphertexts = {int(p): bytes.fromhex(c) for p, c in state["ciphertexts"]}
+            client._peer_shares = {
+                int(p): (bytes.fromhex(b), bytes.fromhex(s)) for p, b, s in state["peer_shares"]
+            }
+            client._revealed = {int(p): str(kind) for p, kind in state["revealed"]}
+        except (KeyError, TypeError, ValueError) as error:
+            raise SecureAggregationError(
+                f"secure aggregation: a saved client state is malformed ({error})"
+            ) from error
+        if client._stage not in range(_DONE + 1):
+            raise SecureAggregationError(
+                f"secure aggregation: a saved client state has stage {client._stage}"
+            )
+        return client
 
     def _checked_directory(self, directory: KeyDirectory) -> dict[int, AdvertiseKeys]:
         params = self.params

@@ -1,0 +1,276 @@
+"""Flower's Deployment Engine as processes: one SuperLink and one SuperNode per silo on
+127.0.0.1, the privaudit app submitted with ``flwr run``, and every process stopped at the end,
+also when the run fails. With ``superlink=ADDRESS`` only the app is submitted, to a federation
+someone else started (SuperNodes on the silos' own machines).
+
+Each process gets its own session, so stopping it stops what it started (Flower's SuperExec
+starts ``flwr-serverapp`` and ``flwr-clientapp`` processes); a SuperNode killed with SIGKILL
+is a silo gone for good, as when its machine fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from privaudit.errors import InputError, PrivauditError
+
+APP_PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "privaudit-federation"
+version = "1.0.0"
+description = "privaudit: distributed DP-SGD over secure aggregation, accounted per round"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "privaudit"
+
+[tool.flwr.app.components]
+serverapp = "privaudit.integrations.flower.server_app:app"
+clientapp = "privaudit.integrations.flower.client_app:app"
+
+[tool.flwr.app.config]
+spec = ""
+"""
+"""The Flower app privaudit submits: its components are privaudit's own modules, installed on
+every machine of the federation (``pip install privaudit[flower]``), so the FAB carries no code."""
+
+
+class FlowerError(PrivauditError):
+    """A Flower process failed to start, or the run failed; the message says which and why."""
+
+    exit_code = 1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _tool(name: str) -> str:
+    # The console scripts of the interpreter running privaudit, so a venv's Flower is used.
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        raise InputError(
+            "--engine", None, f"Flower's {name} is not installed (pip install privaudit[flower])"
+        )
+    return found
+
+
+@dataclass
+class LocalFederation:
+    """A SuperLink and one SuperNode per ``silos`` entry (partition id → its data file), all on
+    127.0.0.1, their logs and Flower's home in ``folder``. A context manager: leaving it stops
+    every process."""
+
+    folder: Path
+    silos: Mapping[int, Path]
+    say: Callable[[str], None] = lambda _line: None
+    address: str = ""
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __enter__(self) -> LocalFederation:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.address = f"127.0.0.1:{port}"
+        self._spawn(
+            "superlink",
+            [
+                _tool("flower-superlink"),
+                "--insecure",
+                "--disable-runtime-dependency-installation",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+        )
+        _wait_for_port(port, self.processes["superlink"], self.folder / "superlink.log")
+        for partition, data_file in sorted(self.silos.items()):
+            self._spawn(
+                f"supernode-{partition}",
+                [
+                    _tool("flower-supernode"),
+                    "--insecure",
+                    "--superlink",
+                    self.address,
+                    "--port",
+                    str(free_port()),
+                    "--node-config",
+                    f'partition-id={partition} data-file="{data_file}"',
+                ],
+            )
+        self.say(f"flower: SuperLink on {self.address}, {len(self.silos)} SuperNodes")
+
+    def kill_node(self, partition: int) -> None:
+        """SIGKILL the silo's SuperNode and whatever it started: the silo is gone."""
+        process = self.processes.get(f"supernode-{partition}")
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def alive(self, partition: int) -> bool:
+        process = self.processes.get(f"supernode-{partition}")
+        return process is not None and process.poll() is None
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 10 s), SuperNodes first."""
+        order = sorted(self.processes, key=lambda name: name == "superlink")
+        for name in order:
+            _signal(self.processes[name], signal.SIGTERM)
+        deadline = time.time() + 10
+        for name in order:
+            process = self.processes[name]
+            try:
+                process.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                process.wait()
+            # Children (flwr-serverapp, flwr-clientapp) share the session: none may outlive it.
+            _signal(process, signal.SIGKILL)
+
+    def _spawn(self, name: str, command: Sequence[str]) -> None:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it
+        environment = {**os.environ, "FLWR_HOME": str(self.folder / "flwr-home")}
+        self.processes[name] = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+            cwd=self.folder,
+        )
+        log.close()
+
+
+def _signal(process: subprocess.Popen[bytes], number: int) -> None:
+    try:
+        os.killpg(process.pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise FlowerError(f"the SuperLink exited at start: {_tail(log)}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise FlowerError(f"the SuperLink did not listen on 127.0.0.1:{port} within 60 s")
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:])
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A run submitted to a SuperLink: its id and the Flower home it was submitted from."""
+
+    run_id: int
+    superlink: str
+    home: Path
+
+
+def submit(folder: Path, superlink: str, spec: Path) -> Submission:
+    """Write the app into ``folder/app`` and submit it to ``superlink`` with ``spec``."""
+    app = folder / "app"
+    app.mkdir(parents=True, exist_ok=True)
+    (app / "pyproject.toml").write_text(APP_PYPROJECT)
+    home = folder / "flwr-cli"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(
+        '[superlink]\ndefault = "privaudit"\n\n'
+        f'[superlink.privaudit]\naddress = "{superlink}"\ninsecure = true\n'
+    )
+    done = _flwr(
+        home,
+        ["run", str(app), "privaudit", "--format", "json", "--run-config", f'spec="{spec}"'],
+    )
+    try:
+        answer = json.loads(done.stdout)
+        run_id = int(answer["run-id"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise FlowerError(f"flwr run did not start the app: {done.stdout} {done.stderr}") from error
+    return Submission(run_id, superlink, home)
+
+
+def run_status(submission: Submission) -> str:
+    """Flower's status of the run, e.g. ``running``, ``finished:completed``, ``finished:failed``."""
+    done = _flwr(submission.home, ["ls", "privaudit", "--format", "json"])
+    try:
+        runs = json.loads(done.stdout)["runs"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
+    for run in runs:
+        if int(run.get("run-id", -1)) == submission.run_id:
+            return str(run.get("status", "unknown"))
+    return "unknown"
+
+
+def run_log(submission: Submission) -> str:
+    done = _flwr(submission.home, ["log", str(submission.run_id), "privaudit", "--show"])
+    return done.stdout + done.stderr
+
+
+def stop_run(submission: Submission) -> None:
+    _flwr(submission.home, ["stop", str(submission.run_id), "privaudit"], check=False)
+
+
+def _flwr(home: Path, arguments: list[str], *, check: bool = True) -> Any:
+    environment = {**os.environ, "FLWR_HOME": str(home)}
+    done = subprocess.run(
+        [_tool("flwr"), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise FlowerError(f"flwr {arguments[0]} failed: {(done.stdout + done.stderr).strip()}")
+    return done
