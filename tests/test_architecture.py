@@ -90,9 +90,23 @@ OPTIONAL_FRAMEWORKS = frozenset(
     }
 )
 # Heavy libraries the core API never needs at import time.
-INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {"opacus": frozenset({"opacus", "torch"})}
-"""What each ``privaudit.integrations.<adapter>`` may load: its framework and that one's own
-dependencies."""
+INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
+    "opacus": frozenset({"opacus", "torch"}),
+    "flower": frozenset({"flwr"}),
+}
+"""What each ``privaudit.integrations.<adapter>`` (module or package) may load: its framework
+and that one's own dependencies."""
+FRAMEWORK_MODULE = {"opacus": "opacus", "flower": "flwr"}
+"""The module each adapter's framework installs, to tell whether it is installed."""
+
+
+def adapter_of(module: str) -> str | None:
+    """``privaudit.integrations.flower.server_app`` -> ``flower``; None outside the adapters."""
+    parts = module.split(".")
+    if len(parts) < 3 or parts[1] != "integrations" or parts[2] not in INTEGRATION_FRAMEWORKS:
+        return None
+    return parts[2]
+
 
 HEAVY_AT_IMPORT = frozenset({"matplotlib", "weasyprint", "sklearn", "cryptography"})
 
@@ -269,8 +283,8 @@ def test_importing_a_unit_loads_only_what_it_may_reach(unit: str) -> None:
     importable = tuple(
         name
         for name in modules_of(unit)
-        if name.rsplit(".", 1)[-1] not in INTEGRATION_FRAMEWORKS
-        or importlib.util.find_spec(name.rsplit(".", 1)[-1]) is not None
+        if (adapter := adapter_of(name)) is None
+        or importlib.util.find_spec(FRAMEWORK_MODULE[adapter]) is not None
     )
     loaded = loaded_by(importable)["added"]
     may = reachable(unit)
@@ -293,8 +307,11 @@ def test_importing_a_unit_loads_only_what_it_may_reach(unit: str) -> None:
 
 @pytest.mark.parametrize("adapter", sorted(INTEGRATION_FRAMEWORKS))
 def test_an_integration_loads_only_its_own_framework(adapter: str) -> None:
-    pytest.importorskip(adapter, reason=f"{adapter} is not installed (the [{adapter}] extra)")
-    loaded = loaded_by((f"privaudit.integrations.{adapter}",))["added"]
+    pytest.importorskip(
+        FRAMEWORK_MODULE[adapter], reason=f"{adapter} is not installed (the [{adapter}] extra)"
+    )
+    modules = tuple(m for m in modules_of("integrations") if adapter_of(m) == adapter)
+    loaded = loaded_by(modules)["added"]
     tops = {name.split(".")[0] for name in loaded}
 
     assert tops & OPTIONAL_FRAMEWORKS <= INTEGRATION_FRAMEWORKS[adapter]

@@ -12,11 +12,17 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from privaudit.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PrivauditError
+
+# Typer's own usage errors: ``TyperException`` from typer 0.21 on; before it (Flower pins
+# typer < 0.21) typer runs on click, whose ``ClickException`` is the same contract.
+USAGE_ERRORS: type[Exception] = (
+    getattr(typer, "TyperException", None) or __import__("click").ClickException
+)
 
 app = typer.Typer(
     name="privaudit",
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("privaudit: aborted\n")
         return EXIT_FAIL
-    except typer.TyperException as error:
+    except USAGE_ERRORS as error:
         return _usage_error(error)
     except Exception as error:
         # A bug, not a verdict: fail closed with one line (PRIVAUDIT_DEBUG=1 shows the traceback).
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else EXIT_OK
 
 
-def _usage_error(error: typer.TyperException) -> int:
+def _usage_error(error: Any) -> int:
     """Typer's own usage errors (unknown option, missing argument, bad enum value...)."""
     message = error.format_message()
     if type(error).__name__ == "NoArgsIsHelpError":

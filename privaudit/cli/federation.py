@@ -10,12 +10,12 @@ from privaudit.errors import InputError
 
 def flower_engine(superlink: str | None, say: Callable[[str], None]) -> Any:
     """A :class:`~privaudit.integrations.flower.FlowerEngine`; exit 2 without the extra."""
-    try:
-        import flwr  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("flwr") is None:
         raise InputError(
             "--engine", None, "flower needs the [flower] extra: pip install -e '.[flower]'"
-        ) from None
+        )
     from privaudit.integrations.flower.engine import FlowerEngine, check_superlink
 
     address = None if superlink is None else check_superlink(superlink)

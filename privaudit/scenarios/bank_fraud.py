@@ -35,7 +35,11 @@ BATCH = 2048
 EPOCHS = 3
 ENGINE_ROUNDS = 12
 """Rounds of the deployment on an engine of real processes (Flower), over the same epochs."""
-ENGINE_LEARNING_RATE = 2.0
+ENGINE_LEARNING_RATE = 40.0
+FRAUD_IS_RARE = (3.0, -3.0)
+"""Initial output biases on an engine: log-odds −6 for fraud, a prior taken from what everyone
+knows (fraud is rare), not from any bank's data. From zeros, 12 large steps spend themselves
+learning the base rate (ROC-AUC 0.73 in process at ε = 1); from this prior they reach 0.96."""
 
 
 def creditcard_features(raw: Array) -> Array:
@@ -112,9 +116,8 @@ def _bank_fraud(context: Context) -> Trained:
         # larger rounds.
         rounds = 4 if context.quick else ENGINE_ROUNDS
         q, learning_rate = EPOCHS / ENGINE_ROUNDS, ENGINE_LEARNING_RATE
-    sgd = Sgd(
-        rounds, q, clip_norm=1.0, learning_rate=learning_rate, momentum=0.9, model=ModelSpec()
-    )
+    model = ModelSpec() if context.engine is None else ModelSpec(output_bias=FRAUD_IS_RARE)
+    sgd = Sgd(rounds, q, clip_norm=1.0, learning_rate=learning_rate, momentum=0.9, model=model)
     drop_from = rounds // 2 + 1
     sigma = calibrate_distributed(context.epsilon, context.delta, q, rounds, banks, BANK_THRESHOLD)
     checks: list[float] = []

@@ -27,7 +27,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from privaudit.checks import ARGUMENT, is_integer, require, require_count, require_positive
+from privaudit.checks import (
+    ARGUMENT,
+    is_finite,
+    is_integer,
+    require,
+    require_count,
+    require_positive,
+)
 from privaudit.errors import InputError
 
 Array = np.ndarray[Any, np.dtype[np.floating[Any]]]
@@ -46,6 +53,10 @@ class ModelSpec:
     sigmoid_temperature: float = 2.0
     """Inverse temperature T of the tempered sigmoid s·sigmoid(T·x) − o."""
     sigmoid_offset: float = 1.0
+    output_bias: tuple[float, ...] | None = None
+    """Initial biases of the output layer, one per class: a prior chosen without looking at
+    the data (e.g. that fraud is rare), so that few large steps need not first learn it.
+    None: zeros."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.hidden, tuple) or len(self.hidden) > 2:
@@ -62,7 +73,17 @@ class ModelSpec:
                 f"expected relu, tanh or tempered_sigmoid; found {self.activation!r}",
             )
 
+        if self.output_bias is not None:
+            ok = isinstance(self.output_bias, tuple) and all(is_finite(b) for b in self.output_bias)
+            require(ok, "model.output_bias", "must be a tuple of finite numbers", self.output_bias)
+
     def build(self, n_features: int, n_classes: int) -> Mlp:
+        if self.output_bias is not None and len(self.output_bias) != n_classes:
+            raise InputError(
+                ARGUMENT,
+                "model.output_bias",
+                f"expected one bias per class ({n_classes}); found {len(self.output_bias)}",
+            )
         return Mlp(n_features, n_classes, self)
 
 
@@ -90,6 +111,8 @@ class Mlp:
         """Initial parameters: zeros for softmax regression (its loss is convex); otherwise
         Glorot-uniform weights (He-uniform before ReLU) and zero biases."""
         params = np.zeros(self.n_params, dtype=dtype)
+        if self.spec.output_bias is not None:
+            params[-self.n_classes :] = self.spec.output_bias
         if not self.spec.hidden:
             return params
         for index, (fan_in, fan_out) in enumerate(self.layers):

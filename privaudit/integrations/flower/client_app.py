@@ -34,12 +34,15 @@ from privaudit.integrations.flower.records import (
     config_of,
     delivery_of,
     directory_of,
+    integer,
     keys_record,
     model_of,
+    number,
     params_of,
     request_of,
     response_record,
     share_keys_record,
+    text,
 )
 from privaudit.integrations.flower.spec import load_arrays
 
@@ -59,9 +62,11 @@ def _node(context: Context) -> tuple[int, str]:
     config = context.node_config
     if "partition-id" not in config or "data-file" not in config:
         raise InputError(
-            "<node-config>", "partition-id", "a privaudit SuperNode needs partition-id and data-file"
+            "<node-config>",
+            "partition-id",
+            "a privaudit SuperNode needs partition-id and data-file",
         )
-    return int(config["partition-id"]), str(config["data-file"])
+    return integer(config, "partition-id"), text(config, "data-file")
 
 
 def _reply(message: Message, **records: Any) -> Message:
@@ -75,15 +80,15 @@ def _saved(context: Context, round_: int) -> ConfigRecord:
         raise InputError("<state>", "round", f"this silo took no part in round {round_}")
     saved = context.state[_STATE]
     assert isinstance(saved, ConfigRecord)
-    if int(saved["round"]) != round_:
+    if integer(saved, "round") != round_:
         raise InputError(
-            "<state>", "round", f"expected round {int(saved['round'])}; found {round_}"
+            "<state>", "round", f"expected round {integer(saved, 'round')}; found {round_}"
         )
     return saved
 
 
 def _client(saved: ConfigRecord, config: ConfigRecord) -> SecAggClient:
-    return SecAggClient.restore(params_of(config), json.loads(str(saved["secagg"])))
+    return SecAggClient.restore(params_of(config), json.loads(text(saved, "secagg")))
 
 
 def _keep(context: Context, saved: ConfigRecord, client: SecAggClient) -> None:
@@ -100,8 +105,8 @@ def _generator(context: Context, config: ConfigRecord, partition: int) -> np.ran
         generator.bit_generator.state = state
         return generator
     if "seed" in config:
-        silos = int(config["silos"])
-        stream = np.random.SeedSequence(int(config["seed"])).spawn(3 + silos)[3 + partition]
+        silos = integer(config, "silos")
+        stream = np.random.SeedSequence(integer(config, "seed")).spawn(3 + silos)[3 + partition]
         return np.random.Generator(np.random.PCG64(stream))
     return np.random.default_rng()
 
@@ -109,7 +114,7 @@ def _generator(context: Context, config: ConfigRecord, partition: int) -> np.ran
 @app.query("hello")
 def hello(message: Message, context: Context) -> Message:
     partition, data_file = _node(context)
-    x, y = _silo(data_file)
+    x, _ = _silo(data_file)
     return _reply(
         message,
         silo=ConfigRecord(
@@ -124,23 +129,23 @@ def share(message: Message, context: Context) -> Message:
     config = config_of(message.content["config"], "config")
     params = array_of(message.content["params"], "params")
     x, y = _silo(data_file)
-    model = model_of(str(config["model"])).build(x.shape[1], int(config["n_classes"]))
+    model = model_of(text(config, "model")).build(x.shape[1], integer(config, "n_classes"))
     rng = _generator(context, config, partition)
     vector = gradient_share(
         model,
         params.astype(x.dtype, copy=False),
         x,
         y,
-        sampling_rate=float(config["sampling_rate"]),
-        clip_norm=float(config["clip_norm"]),
-        noise_multiplier=float(config["noise_multiplier"]),
-        participants=int(config["participants"]),
+        sampling_rate=number(config, "sampling_rate"),
+        clip_norm=number(config, "clip_norm"),
+        noise_multiplier=number(config, "noise_multiplier"),
+        participants=integer(config, "participants"),
         rng=rng,
     )
-    client = SecAggClient(int(config["client_id"]), params_of(config))
+    client = SecAggClient(integer(config, "client_id"), params_of(config))
     keys = client.advertise_keys()
     saved = ConfigRecord(
-        {"round": int(config["round"]), "rng": json.dumps(rng.bit_generator.state)}
+        {"round": integer(config, "round"), "rng": json.dumps(rng.bit_generator.state)}
     )
     context.state[_SHARE] = array_record(np.asarray(vector, dtype=np.float64).ravel())
     _keep(context, saved, client)
@@ -150,7 +155,7 @@ def share(message: Message, context: Context) -> Message:
 @app.train("keys")
 def keys(message: Message, context: Context) -> Message:
     config = config_of(message.content["config"], "config")
-    saved = _saved(context, int(config["round"]))
+    saved = _saved(context, integer(config, "round"))
     client = _client(saved, config)
     answer = client.share_keys(directory_of(config_of(message.content["directory"], "dir")))
     _keep(context, saved, client)
@@ -160,7 +165,7 @@ def keys(message: Message, context: Context) -> Message:
 @app.train("masked")
 def masked(message: Message, context: Context) -> Message:
     config = config_of(message.content["config"], "config")
-    saved = _saved(context, int(config["round"]))
+    saved = _saved(context, integer(config, "round"))
     client = _client(saved, config)
     vector = array_of(context.state[_SHARE], "share")
     answer = client.masked_input(
@@ -174,7 +179,7 @@ def masked(message: Message, context: Context) -> Message:
 @app.train("unmask")
 def unmask(message: Message, context: Context) -> Message:
     config = config_of(message.content["config"], "config")
-    saved = _saved(context, int(config["round"]))
+    saved = _saved(context, integer(config, "round"))
     client = _client(saved, config)
     answer = client.unmask(request_of(config_of(message.content["request"], "request")))
     _keep(context, saved, client)

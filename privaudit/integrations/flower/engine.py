@@ -56,10 +56,11 @@ class FlowerEngine:
     """Runs distributed DP-SGD over secure aggregation as a Flower app.
 
     The silo files, spec and processes live in a temporary folder, removed afterwards; the
-    logs and the ServerApp's round records are copied to the run's ``logs``. ``superlink`` is the address of an existing SuperLink whose SuperNodes the silos
-    started themselves (``--node-config "partition-id=I data-file=PATH"``); None starts them
-    here. ``stage_timeout`` is how long a protocol stage waits for a silo before it counts it
-    as dropped out."""
+    logs and the ServerApp's round records are copied to the run's ``logs``. ``superlink`` is
+    the address of an existing SuperLink whose SuperNodes the silos started themselves
+    (``--node-config "partition-id=I data-file=PATH"``); None starts them here.
+    ``stage_timeout`` is how long a protocol stage waits for a silo before it counts it as
+    dropped out."""
 
     superlink: str | None = None
     say: Callable[[str], None] = lambda _line: None
@@ -80,7 +81,9 @@ class FlowerEngine:
         spec = self._spec(run, folder)
         params = run.config.model.build(run.x.shape[1], max(run.n_classes, 2)).init(
             np.random.Generator(
-                np.random.PCG64(np.random.SeedSequence(run.config.seed).spawn(3 + len(run.parts))[2])
+                np.random.PCG64(
+                    np.random.SeedSequence(run.config.seed).spawn(3 + len(run.parts))[2]
+                )
             ),
             np.float64 if run.x.dtype == np.float64 else np.float32,
         )
@@ -157,7 +160,8 @@ class FlowerEngine:
         progress = spec.path / "progress.jsonl"
         result = spec.path / "rounds.json"
         absent = {
-            a.first_round: a.client for a in (run.heterogeneity.absences if run.heterogeneity else ())
+            a.first_round: a.client
+            for a in (run.heterogeneity.absences if run.heterogeneity else ())
         }
         seen = 0
         checked = time.time()

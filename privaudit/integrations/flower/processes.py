@@ -10,6 +10,7 @@ is a silo gone for good, as when its machine fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -167,7 +168,7 @@ class LocalFederation:
             _signal(process, signal.SIGKILL)
 
     def _spawn(self, name: str, command: Sequence[str]) -> None:
-        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it
+        log = (self.folder / f"{name}.log").open("wb")
         environment = {**os.environ, "FLWR_HOME": str(self.folder / "flwr-home")}
         self.processes[name] = subprocess.Popen(
             list(command),
@@ -181,10 +182,8 @@ class LocalFederation:
 
 
 def _signal(process: subprocess.Popen[bytes], number: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, number)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -254,7 +253,7 @@ def run_status(submission: Submission) -> str:
 
 def run_log(submission: Submission) -> str:
     done = _flwr(submission.home, ["log", str(submission.run_id), "privaudit", "--show"])
-    return done.stdout + done.stderr
+    return str(done.stdout) + str(done.stderr)
 
 
 def stop_run(submission: Submission) -> None:

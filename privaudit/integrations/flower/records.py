@@ -4,6 +4,7 @@ bytes, read without pickle), everything else as ``ConfigRecord`` scalars, bytes 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -48,7 +49,7 @@ def config_of(record: Any, what: str) -> ConfigRecord:
 
 
 def params_record(params: SecAggParams) -> ConfigRecord:
-    return ConfigRecord({k: v for k, v in asdict(params).items()})
+    return ConfigRecord(asdict(params))
 
 
 def params_of(record: ConfigRecord) -> SecAggParams:
@@ -68,7 +69,13 @@ def model_text(model: ModelSpec) -> str:
 
 def model_of(text: str) -> ModelSpec:
     data = json.loads(text)
-    return ModelSpec(**{**data, "hidden": tuple(data.get("hidden", ()))})
+    return ModelSpec(
+        **{
+            **data,
+            "hidden": tuple(data.get("hidden", ())),
+            "output_bias": None if data.get("output_bias") is None else tuple(data["output_bias"]),
+        }
+    )
 
 
 def keys_record(message: AdvertiseKeys) -> ConfigRecord:
@@ -107,7 +114,10 @@ def directory_of(record: ConfigRecord) -> KeyDirectory:
     if not len(ids) == len(enc) == len(mask):
         raise InputError("<message>", "directory", "expected one key pair per client id")
     return KeyDirectory(
-        tuple(AdvertiseKeys(int(i), bytes(e), bytes(m)) for i, e, m in zip(ids, enc, mask))
+        tuple(
+            AdvertiseKeys(int(i), bytes(e), bytes(m))
+            for i, e, m in zip(ids, enc, mask, strict=True)
+        )
     )
 
 
@@ -121,12 +131,13 @@ def _shares_record(prefix: str, shares: tuple[EncryptedShare, ...]) -> dict[str,
 
 def _shares_of(record: ConfigRecord, prefix: str) -> tuple[EncryptedShare, ...]:
     senders, recipients, texts = (
-        list(record.get(f"{prefix}{n}", [])) for n in ("senders", "recipients", "ciphertexts")
+        list(_items(record, f"{prefix}{n}")) for n in ("senders", "recipients", "ciphertexts")
     )
     if not len(senders) == len(recipients) == len(texts):
         raise InputError("<message>", "shares", "expected matching senders and ciphertexts")
     return tuple(
-        EncryptedShare(int(s), int(r), bytes(c)) for s, r, c in zip(senders, recipients, texts)
+        EncryptedShare(int(s), int(r), bytes(c))
+        for s, r, c in zip(senders, recipients, texts, strict=True)
     )
 
 
@@ -154,15 +165,13 @@ def masked_of(client_id: int, record: Any) -> MaskedInput:
 
 
 def request_record(request: UnmaskingRequest) -> ConfigRecord:
-    return ConfigRecord(
-        {"survivors": list(request.survivors), "dropped": list(request.dropped)}
-    )
+    return ConfigRecord({"survivors": list(request.survivors), "dropped": list(request.dropped)})
 
 
 def request_of(record: ConfigRecord) -> UnmaskingRequest:
     return UnmaskingRequest(
-        tuple(int(c) for c in record.get("survivors", [])),
-        tuple(int(c) for c in record.get("dropped", [])),
+        tuple(int(c) for c in _items(record, "survivors")),
+        tuple(int(c) for c in _items(record, "dropped")),
     )
 
 
@@ -181,16 +190,45 @@ def response_record(response: UnmaskingResponse) -> ConfigRecord:
 
 def response_of(record: ConfigRecord) -> UnmaskingResponse:
     def pairs(kind: str) -> tuple[tuple[int, bytes], ...]:
-        peers = list(record.get(f"{kind}_peers", []))
-        shares = list(record.get(f"{kind}_shares", []))
+        peers = list(_items(record, f"{kind}_peers"))
+        shares = list(_items(record, f"{kind}_shares"))
         if len(peers) != len(shares):
             raise InputError("<message>", f"{kind}_shares", "expected one share per peer")
-        return tuple((int(p), bytes(v)) for p, v in zip(peers, shares))
+        return tuple((int(p), bytes(v)) for p, v in zip(peers, shares, strict=True))
 
     return UnmaskingResponse(int(_get(record, "client_id")), pairs("b"), pairs("s"))
 
 
-def _get(record: ConfigRecord, name: str) -> Any:
+def _get(record: Mapping[str, Any], name: str) -> Any:
     if name not in record:
         raise InputError("<message>", name, "is missing")
     return record[name]
+
+
+def _items(record: ConfigRecord, name: str) -> list[Any]:
+    value: Any = record.get(name, [])
+    if not isinstance(value, list):
+        raise InputError("<message>", name, f"expected a list; found {type(value).__name__}")
+    return value
+
+
+def integer(record: Mapping[str, Any], name: str) -> int:
+    """``record[name]`` as an int; a missing or non-integer value is refused by name."""
+    value = _get(record, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError("<message>", name, f"expected an integer; found {value!r}")
+    return value
+
+
+def number(record: Mapping[str, Any], name: str) -> float:
+    value = _get(record, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError("<message>", name, f"expected a number; found {value!r}")
+    return float(value)
+
+
+def text(record: Mapping[str, Any], name: str) -> str:
+    value = _get(record, name)
+    if not isinstance(value, str):
+        raise InputError("<message>", name, f"expected text; found {type(value).__name__}")
+    return value

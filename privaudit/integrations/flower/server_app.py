@@ -41,6 +41,7 @@ from privaudit.integrations.flower.records import (
     config_of,
     delivery_record,
     directory_record,
+    integer,
     keys_of,
     masked_of,
     model_text,
@@ -117,9 +118,9 @@ class Federation:
             if fresh:
                 for reply in self._exchange("query.hello", {n: RecordDict() for n in fresh}, 30):
                     silo = config_of(reply.content["silo"], "silo")
-                    index = int(silo["partition"])
+                    index = integer(silo, "partition")
                     known = wanted.get(index)
-                    if known is None or int(silo["examples"]) != known.examples:
+                    if known is None or integer(silo, "examples") != known.examples:
                         self._say(f"node {reply.metadata.src_node_id}: not a silo of this run")
                         continue
                     nodes[reply.metadata.src_node_id] = index
@@ -205,7 +206,9 @@ class Federation:
             directory = directory_record(server.key_directory())
             u1 = sorted(k.client_id for k in server.view.advertised)
             self._say(f"round {r}: keys from {len(u1)}", round=r, stage="keys")
-            second = {node_of[s]: RecordDict({"config": config, "directory": directory}) for s in u1}
+            second = {
+                node_of[s]: RecordDict({"config": config, "directory": directory}) for s in u1
+            }
             for reply in self._exchange("train.keys", second, timeout):
                 server.receive_shares(share_keys_of(config_of(reply.content["shares"], "shares")))
             deliveries = server.deliver_shares()
@@ -355,7 +358,7 @@ class Federation:
         return False
 
     def _say(self, line: str, **fields: Any) -> None:
-        with open(self.folder / "progress.jsonl", "a", encoding="utf-8") as out:
+        with (self.folder / "progress.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps({"line": line, **fields}, allow_nan=False) + "\n")
 
     def _finish(self) -> None:
@@ -437,4 +440,3 @@ class _Admission:
         except BudgetExceededError as error:
             return str(error)
         return None
-

@@ -122,7 +122,13 @@ def read_spec(path: Path) -> RunSpec:
 
 
 def _model(data: dict[str, Any]) -> ModelSpec:
-    return ModelSpec(**{**data, "hidden": tuple(data.get("hidden", ()))})
+    return ModelSpec(
+        **{
+            **data,
+            "hidden": tuple(data.get("hidden", ())),
+            "output_bias": None if data.get("output_bias") is None else tuple(data["output_bias"]),
+        }
+    )
 
 
 def load_arrays(path: Path, *names: str) -> list[np.ndarray[Any, Any]]:
