@@ -166,6 +166,8 @@ class LocalFederation:
                 process.wait()
             # Children (flwr-serverapp, flwr-clientapp) share the session: none may outlive it.
             _signal(process, signal.SIGKILL)
+        for name in order:
+            _wait_group_gone(self.processes[name].pid, deadline=time.time() + 10)
 
     def _spawn(self, name: str, command: Sequence[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
@@ -184,6 +186,34 @@ class LocalFederation:
 def _signal(process: subprocess.Popen[bytes], number: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, number)
+
+
+def group_alive(group: int) -> bool:
+    """Whether a process of process group ``group`` still runs (zombies, dead and waiting for
+    their parent to read their status, do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces and parentheses: split after it.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _wait_group_gone(group: int, deadline: float) -> None:
+    # SIGKILL is delivered asynchronously: wait until the kernel has ended every member, so the
+    # caller may rely on nothing of the federation running once stop() returns.
+    while group_alive(group) and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
