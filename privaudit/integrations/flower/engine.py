@@ -34,6 +34,7 @@ from privaudit.integrations.flower.processes import (
     Submission,
     run_log,
     run_status,
+    silo_nodes,
     stop_run,
     submit,
 )
@@ -109,7 +110,8 @@ class FlowerEngine:
             with nullcontext():
                 yield None
             return
-        with LocalFederation(folder / "processes", silo_files, say=self.say) as federation:
+        nodes = silo_nodes(silo_files)
+        with LocalFederation(folder / "processes", nodes, say=self.say) as federation:
             yield federation
 
     def _silo_files(self, run: SecureDpSgdRun, folder: Path) -> dict[int, Path]:

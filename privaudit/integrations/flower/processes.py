@@ -79,14 +79,24 @@ def _tool(name: str) -> str:
     return found
 
 
+def silo_nodes(silos: Mapping[int, Path]) -> dict[int, str]:
+    """The node configs of privaudit's app: partition id → ``partition-id=I data-file="PATH"``."""
+    return {i: f'partition-id={i} data-file="{path}"' for i, path in silos.items()}
+
+
+def partition_nodes(count: int) -> dict[int, str]:
+    """Flower's usual node configs: ``partition-id=I num-partitions=N`` for I < ``count``."""
+    return {i: f"partition-id={i} num-partitions={count}" for i in range(count)}
+
+
 @dataclass
 class LocalFederation:
-    """A SuperLink and one SuperNode per ``silos`` entry (partition id → its data file), all on
-    127.0.0.1, their logs and Flower's home in ``folder``. A context manager: leaving it stops
-    every process."""
+    """A SuperLink and one SuperNode per ``nodes`` entry (partition id → its ``--node-config``,
+    e.g. from :func:`silo_nodes`), all on 127.0.0.1, their logs and Flower's home in
+    ``folder``. A context manager: leaving it stops every process."""
 
     folder: Path
-    silos: Mapping[int, Path]
+    nodes: Mapping[int, str]
     say: Callable[[str], None] = lambda _line: None
     address: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -124,7 +134,7 @@ class LocalFederation:
             ],
         )
         _wait_for_port(port, self.processes["superlink"], self.folder / "superlink.log")
-        for partition, data_file in sorted(self.silos.items()):
+        for partition, node_config in sorted(self.nodes.items()):
             self._spawn(
                 f"supernode-{partition}",
                 [
@@ -135,10 +145,10 @@ class LocalFederation:
                     "--port",
                     str(free_port()),
                     "--node-config",
-                    f'partition-id={partition} data-file="{data_file}"',
+                    node_config,
                 ],
             )
-        self.say(f"flower: SuperLink on {self.address}, {len(self.silos)} SuperNodes")
+        self.say(f"flower: SuperLink on {self.address}, {len(self.nodes)} SuperNodes")
 
     def kill_node(self, partition: int) -> None:
         """SIGKILL the silo's SuperNode and whatever it started: the silo is gone."""
@@ -246,20 +256,26 @@ class Submission:
 
 
 def submit(folder: Path, superlink: str, spec: Path) -> Submission:
-    """Write the app into ``folder/app`` and submit it to ``superlink`` with ``spec``."""
+    """Write privaudit's app into ``folder/app`` and submit it to ``superlink`` with ``spec``."""
     app = folder / "app"
     app.mkdir(parents=True, exist_ok=True)
     (app / "pyproject.toml").write_text(APP_PYPROJECT)
+    return submit_app(folder, superlink, app, f'spec="{spec}"')
+
+
+def submit_app(folder: Path, superlink: str, app: Path, run_config: str = "") -> Submission:
+    """Submit the Flower app in folder ``app`` to ``superlink`` (``flwr run``) with the
+    ``--run-config`` overrides ``run_config``; the flwr CLI's home is ``folder/flwr-cli``."""
     home = folder / "flwr-cli"
-    home.mkdir(exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         '[superlink]\ndefault = "privaudit"\n\n'
         f'[superlink.privaudit]\naddress = "{superlink}"\ninsecure = true\n'
     )
-    done = _flwr(
-        home,
-        ["run", str(app), "privaudit", "--format", "json", "--run-config", f'spec="{spec}"'],
-    )
+    arguments = ["run", str(app), "privaudit", "--format", "json"]
+    if run_config:
+        arguments += ["--run-config", run_config]
+    done = _flwr(home, arguments)
     try:
         answer = json.loads(done.stdout)
         run_id = int(answer["run-id"])

@@ -25,7 +25,7 @@ import numpy as np
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from privaudit.errors import BudgetExceededError, PrivauditError
+from privaudit.errors import PrivauditError
 from privaudit.federated.arrays import frozen
 from privaudit.federated.evaluation import evaluation_data, metrics
 from privaudit.federated.messages import AggregateMessage
@@ -36,6 +36,7 @@ from privaudit.federated.secagg.params import SecAggParams
 from privaudit.federated.secagg.server import SecAggServer
 from privaudit.federated.server import Server
 from privaudit.federated.strategies import DistributedDpSgdStrategy
+from privaudit.integrations.flower.admission import Admission
 from privaudit.integrations.flower.records import (
     array_record,
     config_of,
@@ -90,7 +91,19 @@ class Federation:
         if (self.folder / "test.npz").exists():
             x, y = load_arrays(self.folder / "test.npz", "x", "y")
             self.test = evaluation_data(self.model, x.astype(params.dtype), y)
-        self.guard = _Admission(spec)
+        ledger = spec.ledger
+        self.guard = (
+            None
+            if ledger is None
+            else Admission(
+                ledger.path,
+                ledger.dataset,
+                ledger.run,
+                policy=ledger.policy,
+                epsilon_limit=ledger.epsilon_limit,
+                privacy_unit=ledger.privacy_unit,
+            )
+        )
         self._nodes: dict[int, int] = {}
 
     # -- the run ---------------------------------------------------------------------------
@@ -144,7 +157,7 @@ class Federation:
             )
         messages = self.server.configure_fit(r, silos)
         asked = sorted(messages)
-        refusal = self.guard.refusal(r, len(asked), threshold)
+        refusal = self._refusal(r, len(asked))
         if refusal is not None:
             return self._stop("budget", refusal)
         node_of = {index: node for node, index in nodes.items() if index in messages}
@@ -170,7 +183,7 @@ class Federation:
         ahead = None
         if r < spec.config.rounds:
             pending = [item.mechanism for item in outcome.ledger]
-            ahead = self.guard.refusal(r + 1, len(asked), threshold, pending)
+            ahead = self._refusal(r + 1, len(asked), pending)
         self._commit(r, outcome.ledger, asked, survivors, ahead)
         evaluated = None
         if self.test is not None and (r % spec.evaluate_every == 0 or r == spec.config.rounds):
@@ -179,6 +192,21 @@ class Federation:
         if ahead is not None:
             return self._stop("budget", ahead)
         return True
+
+    def _refusal(self, r: int, asked: int, pending: Iterable[Mechanism] = ()) -> str | None:
+        """Why round ``r`` may not start, or None: it must fit with the worst noise it can end
+        with, only ``threshold`` of the ``asked`` silos surviving."""
+        if self.guard is None:
+            return None
+        config = self.spec.config
+        worst = DistributedGaussian(
+            noise_multiplier=config.noise_multiplier,
+            clients=asked,
+            survivors=min(self.spec.secagg.threshold, asked),
+            sampling_rate=config.sampling_rate,
+            steps=1,
+        )
+        return self.guard.refusal(worst, f"round {r}", pending)
 
     # -- secure aggregation over Flower messages -------------------------------------------
 
@@ -381,62 +409,3 @@ def _with_client_id(content: RecordDict, silo: int) -> RecordDict:
     copy = RecordDict({k: v for k, v in content.items() if k != "config"})
     copy["config"] = personal
     return copy
-
-
-class _Admission:
-    """The budget guard of a run: a round starts only if, with the worst noise it can end with
-    (only ``threshold`` of the asked silos surviving), the dataset stays within its limit."""
-
-    def __init__(self, spec: RunSpec) -> None:
-        self.spec = spec
-        self.limits: Any = None
-        ledger = spec.ledger
-        if ledger is not None and ledger.policy is not None:
-            from privaudit.budget.guard import policy_limits
-            from privaudit.policy import load_policy
-
-            self.limits = policy_limits(
-                load_policy(Path(ledger.policy)),
-                ledger.dataset,
-                epsilon_limit=ledger.epsilon_limit,
-                privacy_unit=ledger.privacy_unit,
-                source=ledger.policy,
-            )
-
-    def refusal(
-        self, r: int, asked: int, threshold: int, pending: Iterable[Mechanism] = ()
-    ) -> str | None:
-        """None when round ``r`` fits, after the ledger and the ``pending`` releases not yet
-        written; otherwise why it does not."""
-        if self.limits is None or self.spec.ledger is None:
-            return None
-        from privaudit.budget.guard import BudgetGuard
-
-        config = self.spec.config
-        worst = DistributedGaussian(
-            noise_multiplier=config.noise_multiplier,
-            clients=asked,
-            survivors=min(threshold, asked),
-            sampling_rate=config.sampling_rate,
-            steps=1,
-        )
-        from privaudit.ledger import read_ledger
-
-        ledger = self.spec.ledger
-        entries = [
-            e
-            for e in read_ledger(ledger.path, allow_missing=True).entries
-            if e.dataset == ledger.dataset
-        ]
-        pending = list(pending)
-        try:
-            guard = BudgetGuard(
-                self.limits,
-                [e.mechanism for e in entries] + pending,
-                [e.mechanism for e in entries if e.run == ledger.run] + pending,
-                source=ledger.path,
-            )
-            guard.charge(worst, what=f"round {r}")
-        except BudgetExceededError as error:
-            return str(error)
-        return None

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from privaudit.federated.config import DistributedDpSgdConfig
-from privaudit.integrations.flower.processes import LocalFederation, run_log, run_status, submit
+from privaudit.integrations.flower.processes import (
+    LocalFederation,
+    run_log,
+    run_status,
+    silo_nodes,
+    submit,
+)
 from privaudit.integrations.flower.spec import (
     LedgerSpec,
     RunSpec,
@@ -109,7 +115,7 @@ def run_federation(
     """Start the processes, submit, call ``on_event`` with each progress event; the summary."""
     result = Path(spec.folder) / "rounds.json"
     progress = Path(spec.folder) / "progress.jsonl"
-    with LocalFederation(folder / "processes", silos.files) as federation:
+    with LocalFederation(folder / "processes", silo_nodes(silos.files)) as federation:
         submission = submit(folder / "submit", federation.address, spec_path)
         seen, began = 0, time.time()
         while not result.exists():

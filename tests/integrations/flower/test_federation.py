@@ -15,7 +15,7 @@ import pytest
 
 from privaudit.accounting.accountant import account
 from privaudit.federated.evaluation import evaluate
-from privaudit.integrations.flower.processes import LocalFederation, group_alive
+from privaudit.integrations.flower.processes import LocalFederation, group_alive, silo_nodes
 from privaudit.integrations.flower.spec import load_arrays
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import DistributedGaussian
@@ -111,7 +111,7 @@ def test_every_process_is_stopped_when_the_code_inside_fails(tmp_path: Path) -> 
     pids: list[int] = []
     with (
         pytest.raises(RuntimeError, match="inside"),
-        LocalFederation(tmp_path / "processes", silos.files) as federation,
+        LocalFederation(tmp_path / "processes", silo_nodes(silos.files)) as federation,
     ):
         pids = [p.pid for p in federation.processes.values()]
         raise RuntimeError("a failure inside the federation")

@@ -1,0 +1,1 @@
+"""A Flower app with client-level DP-FedAvg, accounted and guarded by privaudit."""

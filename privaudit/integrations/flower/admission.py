@@ -1,0 +1,82 @@
+"""The budget guard of a Flower run: before a round starts, does its release still fit the
+dataset's limit after everything the ledger holds for the dataset?
+
+Both Flower entry points use it: privaudit's own ServerApp (distributed noise over secure
+aggregation) and :class:`~privaudit.integrations.flower.strategy.LedgerStrategy` around a
+Flower strategy. The decision is :class:`~privaudit.budget.guard.BudgetGuard`'s, the verdict
+``privaudit check`` reaches; the ledger is read afresh each time, so releases other runs wrote
+meanwhile count too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from privaudit.budget.guard import BudgetGuard, BudgetLimits, policy_limits
+from privaudit.errors import BudgetExceededError, InputError
+from privaudit.ledger import read_ledger
+from privaudit.mechanisms import Mechanism
+from privaudit.policy import load_policy
+
+
+class Admission:
+    """Admits a run's rounds against ``policy``'s limit for ``dataset`` (tightened, never
+    loosened, by ``epsilon_limit``); without a policy every round is admitted."""
+
+    def __init__(
+        self,
+        ledger: str | Path,
+        dataset: str,
+        run: str,
+        *,
+        policy: str | Path | None = None,
+        epsilon_limit: float | None = None,
+        privacy_unit: str | None = None,
+    ) -> None:
+        self.ledger = str(ledger)
+        self.dataset = dataset
+        self.run = run
+        self.limits: BudgetLimits | None = None
+        if policy is not None:
+            self.limits = policy_limits(
+                load_policy(Path(policy)),
+                dataset,
+                epsilon_limit=epsilon_limit,
+                privacy_unit=privacy_unit,
+                source=str(policy),
+            )
+        elif epsilon_limit is not None:
+            raise InputError(
+                "<argument>",
+                "epsilon_limit",
+                "expected a policy with it: a limit is tightened from a tier's, never set alone",
+            )
+
+    def describe(self) -> str:
+        return "no policy: every round admitted" if self.limits is None else self.limits.describe()
+
+    def refusal(
+        self, release: Mechanism, what: str, pending: Iterable[Mechanism] = ()
+    ) -> str | None:
+        """None when ``release`` fits after the ledger and the ``pending`` releases not yet
+        written; otherwise why it does not (one line)."""
+        if self.limits is None:
+            return None
+        entries = [
+            e
+            for e in read_ledger(self.ledger, allow_missing=True).entries
+            if e.dataset == self.dataset
+        ]
+        pending = list(pending)
+        try:
+            guard = BudgetGuard(
+                self.limits,
+                [e.mechanism for e in entries] + pending,
+                [e.mechanism for e in entries if e.run == self.run] + pending,
+                source=self.ledger,
+            )
+            guard.charge(release, what=what)
+        except BudgetExceededError as error:
+            return str(error)
+        return None
