@@ -13,6 +13,7 @@ from privaudit.cli.app import FormatOption, ReportFormatsOption, SummaryFormat
 from privaudit.cli.inputs import options_named, report_formats
 from privaudit.cli.present import emit, emit_json, progress_line
 from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
+from privaudit.rounding import number, up
 
 if TYPE_CHECKING:
     from privaudit.scenarios import ScenarioResult
@@ -112,17 +113,22 @@ def _summary(result: ScenarioResult, folder: Path) -> None:
             for key, value in variant.metrics.items()
             if key in _SHOWN_METRICS and math.isfinite(value)
         )
-        eps = "not private" if variant.epsilon is None else f"ε = {variant.epsilon:.4f}"
+        eps = "not private" if variant.epsilon is None else f"ε = {up(variant.epsilon)}"
         role = "deployment" if variant.in_ledger else "comparison"
         emit(f"  {variant.name} ({role}): {metrics}; {eps}")
     deployment = result.deployment
     if deployment.extra.get("engine") == "flower":
-        emit(f"  {deployment.name} ran on Flower: {len(deployment.rounds)} rounds")
+        survivors = [r["survivors"] for r in deployment.rounds]
+        partial = sum(1 for r in deployment.rounds if r["survivors"] < r["clients"])
+        emit(
+            f"  {deployment.name} ran on Flower: {len(deployment.rounds)} rounds"
+            f" ({partial} with a silo dropped out; fewest survivors {min(survivors, default=0)})"
+        )
     if deployment.extra.get("stopped"):
         emit(f"  STOPPED early: {deployment.extra['stopped']}")
     limit = "" if result.epsilon_limit is None else f" of {result.epsilon_limit:g}"
     emit(
-        f"{result.dataset}: ε = {result.epsilon:.4f}{limit} at δ = {result.delta:g}:"
+        f"{result.dataset}: ε = {up(result.epsilon)}{limit} at δ = {number(result.delta)}:"
         f" {result.status.upper()}"
     )
     emit(f"report: {folder / 'report.html'}")

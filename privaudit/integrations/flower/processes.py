@@ -61,6 +61,16 @@ class FlowerError(PrivauditError):
     exit_code = 1
 
 
+OFFLINE = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
+"""Flower reports usage to telemetry.flower.ai and asks for updates unless told not to: every
+Flower process privaudit starts talks to the federation only."""
+
+
+def flower_environment(home: Path) -> dict[str, str]:
+    """The environment of a Flower process privaudit starts: Flower's home ``home``, offline."""
+    return {**os.environ, **OFFLINE, "FLWR_HOME": str(home)}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -181,7 +191,7 @@ class LocalFederation:
 
     def _spawn(self, name: str, command: Sequence[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
-        environment = {**os.environ, "FLWR_HOME": str(self.folder / "flwr-home")}
+        environment = flower_environment(self.folder / "flwr-home")
         self.processes[name] = subprocess.Popen(
             list(command),
             stdout=log,
@@ -307,7 +317,7 @@ def stop_run(submission: Submission) -> None:
 
 
 def _flwr(home: Path, arguments: list[str], *, check: bool = True) -> Any:
-    environment = {**os.environ, "FLWR_HOME": str(home)}
+    environment = flower_environment(home)
     done = subprocess.run(
         [_tool("flwr"), *arguments],
         capture_output=True,

@@ -109,14 +109,20 @@ def test_no_flower_process_outlives_the_federation(dropout_run: dict[str, Any]) 
 def test_every_process_is_stopped_when_the_code_inside_fails(tmp_path: Path) -> None:
     silos = make_silos(tmp_path)
     pids: list[int] = []
+    environments: list[list[bytes]] = []
     with (
         pytest.raises(RuntimeError, match="inside"),
         LocalFederation(tmp_path / "processes", silo_nodes(silos.files)) as federation,
     ):
         pids = [p.pid for p in federation.processes.values()]
+        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in pids]
         raise RuntimeError("a failure inside the federation")
     assert len(pids) == 4
     assert all(_gone(pid) for pid in pids)
+    # Flower's telemetry and update check would reach the internet; the federation stays local.
+    for environment in environments:
+        assert b"FLWR_TELEMETRY_ENABLED=0" in environment
+        assert b"FLWR_DISABLE_UPDATE_CHECK=1" in environment
 
 
 def test_the_guard_stops_the_federation_at_the_last_round_that_fits(tmp_path: Path) -> None:
