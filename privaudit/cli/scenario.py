@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -69,24 +70,67 @@ def scenario_command(
             " the scenario's shipped one; it must cover the scenario's dataset."
         ),
     ] = None,
+    silos_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --engine flower: write each silo's data file (NAME.npz) of the"
+            " deployment into this folder, print the SuperNode command each silo runs, and stop"
+            " before training (for a federation across machines; then run with --superlink)."
+        ),
+    ] = None,
 ) -> None:
     """Run a federated scenario end to end: plan, train (deployment run plus comparisons), write
     the ledger, check it against the scenario's policy, and write the report."""
-    from privaudit.scenarios import run_scenario
-
     chosen = report_formats(formats)
     if superlink is not None and engine is not EngineName.FLOWER:
         raise InputError("--superlink", None, "expected --engine flower with it")
+    if silos_out is not None and engine is not EngineName.FLOWER:
+        raise InputError("--silos-out", None, "expected --engine flower with it")
     runner = None
     if engine is EngineName.FLOWER:
-        from privaudit.cli.federation import flower_engine
+        from privaudit.cli.federation import flower_engine, silo_export
 
         runner = flower_engine(superlink, progress_line)
+        if silos_out is not None:
+            runner = silo_export(silos_out, superlink)
     folder = out or Path("reports") / "scenarios" / name.value
     if out is None:
         folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _run(name, data_dir, folder, epsilon, seed, chosen, runner, policy)
+    except Exception as error:
+        if silos_out is None:
+            raise
+        from privaudit.cli.federation import exported
+
+        lines = exported(error)
+        if not lines:
+            raise
+        for line in lines:
+            emit(line)
+        raise typer.Exit(EXIT_OK) from None
+    if output_format is SummaryFormat.JSON:
+        emit_json(result.to_json())
+    else:
+        _summary(result, folder)
+    stopped = result.deployment.extra.get("stopped")
+    raise typer.Exit(EXIT_FAIL if result.status == "fail" or stopped else EXIT_OK)
+
+
+def _run(
+    name: ScenarioName,
+    data_dir: Path,
+    folder: Path,
+    epsilon: float | None,
+    seed: int,
+    chosen: Sequence[str],
+    runner: Any,
+    policy: Path | None,
+) -> ScenarioResult:
+    from privaudit.scenarios import run_scenario
+
     with options_named():
-        result = run_scenario(
+        return run_scenario(
             name.value,
             data_dir=data_dir,
             out=folder,
@@ -97,12 +141,6 @@ def scenario_command(
             engine=runner,
             policy=policy,
         )
-    if output_format is SummaryFormat.JSON:
-        emit_json(result.to_json())
-    else:
-        _summary(result, folder)
-    stopped = result.deployment.extra.get("stopped")
-    raise typer.Exit(EXIT_FAIL if result.status == "fail" or stopped else EXIT_OK)
 
 
 def _summary(result: ScenarioResult, folder: Path) -> None:

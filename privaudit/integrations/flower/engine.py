@@ -237,6 +237,45 @@ class FlowerEngine:
         )
 
 
+class SilosExported(Exception):
+    """Raised by :class:`SiloExport` once the silo files are written: the scenario stops there,
+    before anything is trained or released. ``files`` maps silo name → its file."""
+
+    def __init__(self, files: dict[str, Path], address: str) -> None:
+        super().__init__(f"{len(files)} silo files written")
+        self.files = files
+        self.address = address
+
+
+@dataclass
+class SiloExport:
+    """Not an engine that trains: it writes each silo's records of a scenario's deployment as
+    the ``data-file`` its SuperNode reads (``x``, ``y``; ``NAME.npz`` in ``folder``) and stops
+    the scenario (:class:`SilosExported`). Copy each file to its silo's machine, start the
+    SuperNodes there, then run the scenario with ``--superlink``: the partition is a function
+    of the scenario and its seed, so both runs agree."""
+
+    folder: Path
+    superlink: str = "SUPERLINK:8000"
+    name: str = "flower"
+
+    def run_secure_dpsgd(self, run: SecureDpSgdRun) -> FederatedResult:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name, rows in zip(run.silo_names, run.parts, strict=True):
+            index = np.asarray(rows, dtype=np.int64)
+            path = self.folder / f"{name}.npz"
+            np.savez(path, x=run.x[index], y=np.asarray(run.y)[index])
+            files[str(name)] = path
+        raise SilosExported(files, self.superlink)
+
+
+def supernode_command(partition: int, data_file: Path | str, superlink: str) -> str:
+    """The command a silo runs to join a federation with privaudit's app (TLS left out)."""
+    config = f'partition-id={partition} data-file="{data_file}"'
+    return f"flower-supernode --insecure --superlink {superlink} --node-config '{config}'"
+
+
 def _keep_logs(folder: Path, logs: Path) -> None:
     # Logs and round records only: the silo files are copies of the data and stay behind.
     logs.mkdir(parents=True, exist_ok=True)
