@@ -19,9 +19,17 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     config = context.run_config
-    clients = int(config["num-clients"])
+    clients, fewest = int(config["num-clients"]), int(config["min-replies"])
+    # Every client online is asked each round; a round starts with as few as min-replies
+    # online (a lost client must not stall the federation) and the noise stays sized for all.
+    fedavg = FedAvg(
+        fraction_train=1.0,
+        fraction_evaluate=0.0,
+        min_train_nodes=fewest,
+        min_available_nodes=fewest,
+    )
     dp = DifferentialPrivacyClientSideFixedClipping(
-        FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=clients),
+        fedavg,
         noise_multiplier=float(config["noise-multiplier"]),
         clipping_norm=float(config["clipping-norm"]),
         num_sampled_clients=clients,
@@ -32,7 +40,7 @@ def main(grid: Grid, context: Context) -> None:
         dataset=str(config["dataset"]),
         run=str(config["run-name"]),
         policy=str(config["policy"]) or None,
-        min_replies=int(config["min-replies"]),
+        min_replies=fewest,
     )
     x_test, y_test = task.held_out()
 

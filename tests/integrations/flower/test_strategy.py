@@ -70,7 +70,7 @@ def _run(
             f"num-clients={CLIENTS}",
             f"min-replies={CLIENTS - 1}",
             f"noise-multiplier={Z}",
-            "round-timeout=90.0",
+            "round-timeout=60.0",
             f'ledger="{ledger}"',
             f'policy="{policy}"',
             f'summary="{summary}"',
@@ -111,28 +111,32 @@ def test_every_aggregated_round_is_one_entry(dropout: dict[str, Any]) -> None:
     assert dropout["stopped"] is None
 
 
-def test_rounds_before_the_kill_are_charged_with_all_clients(dropout: dict[str, Any]) -> None:
-    sizes = _sizes()
+def _charged(contributors: int) -> Gaussian:
     # Flower's noise N(0, (zC/M)²) on the mean weighted by examples: z·W/(M·w_max).
-    expected = Gaussian(noise_multiplier=Z * sum(sizes) / (CLIENTS * max(sizes)))
+    sizes = _sizes()[:contributors]
+    return Gaussian(noise_multiplier=Z * sum(sizes) / (CLIENTS * max(sizes)))
+
+
+def test_rounds_before_the_kill_are_charged_with_all_clients(dropout: dict[str, Any]) -> None:
     for entry in dropout["entries"][:2]:
         assert entry.meta["contributed"] == CLIENTS
-        assert entry.mechanism == expected
+        assert entry.mechanism == _charged(CLIENTS)
 
 
 def test_rounds_after_the_kill_are_charged_with_the_survivors(dropout: dict[str, Any]) -> None:
-    survivors = _sizes()[: CLIENTS - 1]
-    expected = Gaussian(noise_multiplier=Z * sum(survivors) / (CLIENTS * max(survivors)))
-    for entry in dropout["entries"][2:]:
-        assert entry.meta["contributed"] == CLIENTS - 1
-        assert entry.mechanism == expected
-        assert entry.mechanism.noise_multiplier < Z * (CLIENTS - 1) / CLIENTS + 1e-12
+    # Round 3 may have been answered before the kill landed; round 4 cannot have been.
+    after = dropout["entries"][2:]
+    assert after[-1].meta["contributed"] == CLIENTS - 1
+    for entry in after:
+        assert entry.mechanism == _charged(entry.meta["contributed"])
+    assert after[-1].mechanism.noise_multiplier < Z * (CLIENTS - 1) / CLIENTS + 1e-12
 
 
 def test_the_survivors_are_named_in_the_ledger(dropout: dict[str, Any]) -> None:
-    before, after = dropout["entries"][1], dropout["entries"][2]
+    before, last = dropout["entries"][1], dropout["entries"][-1]
     assert len(before.meta["survived"]) == CLIENTS
-    assert set(after.meta["survived"]) < set(before.meta["survived"])
+    assert set(last.meta["survived"]) < set(before.meta["survived"])
+    assert len(last.meta["survived"]) == CLIENTS - 1
 
 
 def test_privaudit_check_passes_on_the_run(dropout: dict[str, Any]) -> None:
