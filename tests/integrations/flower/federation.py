@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,3 +135,13 @@ def run_federation(
         summary["flower_status"] = run_status(submission)
         summary["pids"] = [p.pid for p in federation.processes.values()]
     return summary
+
+
+def privaudit_check(ledger: Path, policy: Path) -> subprocess.CompletedProcess[str]:
+    """``privaudit check LEDGER --policy POLICY`` as a CI job runs it: a new process."""
+    return subprocess.run(
+        [sys.executable, "-m", "privaudit", "check", str(ledger), "--policy", str(policy)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

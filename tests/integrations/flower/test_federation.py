@@ -6,8 +6,6 @@ federation, even when the code inside it fails."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from privaudit.mechanisms import DistributedGaussian
 from tests.integrations.flower.federation import (
     make_silos,
     make_spec,
+    privaudit_check,
     run_federation,
     write_policy,
 )
@@ -78,20 +77,7 @@ def test_the_ledger_holds_one_entry_a_round_with_its_survivors(
 
 
 def test_privaudit_check_passes_on_the_federation_ledger(dropout_run: dict[str, Any]) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "privaudit",
-            "check",
-            str(dropout_run["folder"] / "ledger.jsonl"),
-            "--policy",
-            str(dropout_run["policy"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = privaudit_check(dropout_run["folder"] / "ledger.jsonl", dropout_run["policy"])
     assert done.returncode == 0, done.stdout + done.stderr
 
 

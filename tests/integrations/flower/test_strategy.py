@@ -8,8 +8,6 @@ round that fits."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ from privaudit.integrations.flower.processes import (
 )
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import Gaussian
+from tests.integrations.flower.federation import privaudit_check
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -140,20 +139,7 @@ def test_the_survivors_are_named_in_the_ledger(dropout: dict[str, Any]) -> None:
 
 
 def test_privaudit_check_passes_on_the_run(dropout: dict[str, Any]) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "privaudit",
-            "check",
-            str(dropout["folder"] / "ledger.jsonl"),
-            "--policy",
-            str(dropout["policy"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = privaudit_check(dropout["folder"] / "ledger.jsonl", dropout["policy"])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
