@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,61 +85,42 @@ def scenario_command(
         raise InputError("--superlink", None, "expected --engine flower with it")
     if silos_out is not None and engine is not EngineName.FLOWER:
         raise InputError("--silos-out", None, "expected --engine flower with it")
-    runner = None
-    if engine is EngineName.FLOWER:
-        from privaudit.cli.federation import flower_engine, silo_export
-
-        runner = flower_engine(superlink, progress_line)
-        if silos_out is not None:
-            runner = silo_export(silos_out, superlink)
     folder = out or Path("reports") / "scenarios" / name.value
     if out is None:
         folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        result = _run(name, data_dir, folder, epsilon, seed, chosen, runner, policy)
-    except Exception as error:
-        if silos_out is None:
-            raise
-        from privaudit.cli.federation import exported
 
-        lines = exported(error)
-        if not lines:
-            raise
-        for line in lines:
-            emit(line)
-        raise typer.Exit(EXIT_OK) from None
+    def run(runner: Any) -> ScenarioResult:
+        from privaudit.scenarios import run_scenario
+
+        with options_named():
+            return run_scenario(
+                name.value,
+                data_dir=data_dir,
+                out=folder,
+                epsilon=epsilon,
+                seed=seed,
+                formats=chosen,
+                progress=progress_line,
+                engine=runner,
+                policy=policy,
+            )
+
+    runner = None
+    if engine is EngineName.FLOWER:
+        from privaudit.cli.federation import export_silos, flower_engine
+
+        if silos_out is not None:
+            for line in export_silos(silos_out, superlink, run):
+                emit(line)
+            raise typer.Exit(EXIT_OK)
+        runner = flower_engine(superlink, progress_line)
+    result = run(runner)
     if output_format is SummaryFormat.JSON:
         emit_json(result.to_json())
     else:
         _summary(result, folder)
     stopped = result.deployment.extra.get("stopped")
     raise typer.Exit(EXIT_FAIL if result.status == "fail" or stopped else EXIT_OK)
-
-
-def _run(
-    name: ScenarioName,
-    data_dir: Path,
-    folder: Path,
-    epsilon: float | None,
-    seed: int,
-    chosen: Sequence[str],
-    runner: Any,
-    policy: Path | None,
-) -> ScenarioResult:
-    from privaudit.scenarios import run_scenario
-
-    with options_named():
-        return run_scenario(
-            name.value,
-            data_dir=data_dir,
-            out=folder,
-            epsilon=epsilon,
-            seed=seed,
-            formats=chosen,
-            progress=progress_line,
-            engine=runner,
-            policy=policy,
-        )
 
 
 def _summary(result: ScenarioResult, folder: Path) -> None:

@@ -33,6 +33,9 @@ class Scenario:
     """Sub-folder of the data folder it reads."""
     train: Callable[[Context], Trained] = field(repr=False, compare=False)
     """Trains the deployment and its comparisons, charging the deployment to the ledger."""
+    on_engines: bool = True
+    """Whether the deployment (secure aggregation between silos) can run on another engine
+    than this process; a cross-device simulation of many devices cannot."""
 
     def policy_file(self) -> Traversable:
         return files("privaudit").joinpath(f"policies/examples/{self.policy}")

@@ -210,4 +210,5 @@ CROSS_DEVICE = Scenario(
     4.0,
     "mnist",
     train=_cross_device,
+    on_engines=False,
 )

@@ -52,6 +52,14 @@ def run_scenario(
     from privaudit.report.render import write_folder_report
 
     scenario = _checked_arguments(name, epsilon, data_dir, out)
+    if engine is not None and not scenario.on_engines:
+        cross_silo = ", ".join(n for n, s in SCENARIOS.items() if s.on_engines)
+        raise InputError(
+            "--engine",
+            None,
+            f"expected a cross-silo scenario ({cross_silo}); found {name}, whose devices are"
+            " simulated in this process only",
+        )
     if policy is not None:
         load_policy(policy)  # a bad policy file is refused naming it, before anything runs
     target = scenario.default_epsilon if epsilon is None else float(epsilon)

@@ -2,7 +2,7 @@
 dataset's limit after everything the ledger holds for the dataset?
 
 Both Flower entry points use it: privaudit's own ServerApp (distributed noise over secure
-aggregation) and :class:`~privaudit.integrations.flower.strategy.LedgerStrategy` around a
+aggregation) and :class:`~privaudit.integrations.flower.strategy.GuardedStrategy` around a
 Flower strategy. The decision is :class:`~privaudit.budget.guard.BudgetGuard`'s, the verdict
 ``privaudit check`` reaches; the ledger is read afresh each time, so releases other runs wrote
 meanwhile count too.
@@ -15,7 +15,6 @@ from pathlib import Path
 
 from privaudit.budget.guard import BudgetGuard, BudgetLimits, policy_limits
 from privaudit.errors import BudgetExceededError, InputError
-from privaudit.ledger import read_ledger
 from privaudit.mechanisms import Mechanism
 from privaudit.policy import load_policy
 
@@ -63,19 +62,10 @@ class Admission:
         written; otherwise why it does not (one line)."""
         if self.limits is None:
             return None
-        entries = [
-            e
-            for e in read_ledger(self.ledger, allow_missing=True).entries
-            if e.dataset == self.dataset
-        ]
-        pending = list(pending)
         try:
-            guard = BudgetGuard(
-                self.limits,
-                [e.mechanism for e in entries] + pending,
-                [e.mechanism for e in entries if e.run == self.run] + pending,
-                source=self.ledger,
-            )
+            guard = BudgetGuard.from_ledger(self.ledger, self.limits, self.run)
+            for written_soon in pending:
+                guard.charge(written_soon, what="a release not yet written")
             guard.charge(release, what=what)
         except BudgetExceededError as error:
             return str(error)

@@ -115,12 +115,9 @@ class FlowerEngine:
             yield federation
 
     def _silo_files(self, run: SecureDpSgdRun, folder: Path) -> dict[int, Path]:
-        files = {}
+        files = {i: folder / f"silo-{i}.npz" for i in range(len(run.parts))}
         for i, rows in enumerate(run.parts):
-            path = folder / f"silo-{i}.npz"
-            index = np.asarray(rows, dtype=np.int64)
-            np.savez(path, x=run.x[index], y=np.asarray(run.y)[index])
-            files[i] = path
+            _write_silo(files[i], run, rows)
         return files
 
     def _spec(self, run: SecureDpSgdRun, folder: Path) -> RunSpec:
@@ -239,35 +236,52 @@ class FlowerEngine:
 
 class SilosExported(Exception):
     """Raised by :class:`SiloExport` once the silo files are written: the scenario stops there,
-    before anything is trained or released. ``files`` maps silo name → its file."""
+    before anything is trained or released. ``files`` maps silo name → its file, in partition
+    order."""
 
-    def __init__(self, files: dict[str, Path], address: str) -> None:
+    def __init__(self, files: dict[str, Path]) -> None:
         super().__init__(f"{len(files)} silo files written")
         self.files = files
-        self.address = address
 
 
 @dataclass
 class SiloExport:
     """Not an engine that trains: it writes each silo's records of a scenario's deployment as
-    the ``data-file`` its SuperNode reads (``x``, ``y``; ``NAME.npz`` in ``folder``) and stops
-    the scenario (:class:`SilosExported`). Copy each file to its silo's machine, start the
-    SuperNodes there, then run the scenario with ``--superlink``: the partition is a function
-    of the scenario and its seed, so both runs agree."""
+    the ``data-file`` its SuperNode reads (``NAME.npz`` in ``folder``) and stops the scenario
+    (:class:`SilosExported`). Copy each file to its silo's machine, start the SuperNodes there,
+    then run the scenario with ``--superlink``: the partition is a function of the scenario and
+    its seed, so both runs agree. Files already in ``folder`` are never overwritten; a failed
+    export leaves none of its own behind."""
 
     folder: Path
-    superlink: str = "SUPERLINK:8000"
     name: str = "flower"
 
     def run_secure_dpsgd(self, run: SecureDpSgdRun) -> FederatedResult:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name, rows in zip(run.silo_names, run.parts, strict=True):
-            index = np.asarray(rows, dtype=np.int64)
-            path = self.folder / f"{name}.npz"
-            np.savez(path, x=run.x[index], y=np.asarray(run.y)[index])
-            files[str(name)] = path
-        raise SilosExported(files, self.superlink)
+        paths = {str(name): self.folder / f"{name}.npz" for name in run.silo_names}
+        present = [path.name for path in paths.values() if path.exists()]
+        if present:
+            raise InputError(
+                str(self.folder), None, f"expected no {', '.join(present)} in it; found them"
+            )
+        written: list[Path] = []
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for path, rows in zip(paths.values(), run.parts, strict=True):
+                _write_silo(path, run, rows)
+                written.append(path)
+        except OSError as error:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise InputError(
+                str(self.folder), None, f"cannot write the silo files ({error.strerror})"
+            ) from error
+        raise SilosExported(paths)
+
+
+def _write_silo(path: Path, run: SecureDpSgdRun, rows: Any) -> None:
+    """One silo's records as its SuperNode's ``data-file``: arrays ``x`` and ``y``, no pickle."""
+    index = np.asarray(rows, dtype=np.int64)
+    np.savez(path, x=run.x[index], y=np.asarray(run.y)[index])
 
 
 def supernode_command(partition: int, data_file: Path | str, superlink: str) -> str:

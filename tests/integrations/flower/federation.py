@@ -29,6 +29,8 @@ from privaudit.integrations.flower.spec import (
     write_spec,
 )
 
+WITHOUT_FLOWER = "the [flower] extra is not installed (pip install -e '.[flower]')"
+"""Why the Flower tests skip: each module asks for Flower before it uses it."""
 SILOS = 3
 DATASET = "synthetic"
 POLICY = """\

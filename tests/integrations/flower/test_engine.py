@@ -11,14 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from privaudit.errors import InputError
 from privaudit.federated.config import DistributedDpSgdConfig
 from privaudit.federated.engine import InProcessEngine, LedgerTarget, SecureDpSgdRun
 from privaudit.federated.results import FederatedResult
-from privaudit.integrations.flower.engine import FlowerEngine
+from privaudit.integrations.flower.engine import FlowerEngine, SiloExport, SilosExported
 from privaudit.integrations.flower.processes import LocalFederation, silo_nodes
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import DistributedGaussian
+from tests.integrations.flower.federation import WITHOUT_FLOWER
 
+pytest.importorskip("flwr", reason=WITHOUT_FLOWER)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SILOS = 3
 ROUNDS = 3
@@ -106,3 +109,30 @@ def test_the_app_runs_on_a_federation_started_elsewhere(tmp_path: Path) -> None:
         )
     assert [len(r.survivors) for r in result.rounds] == [SILOS] * ROUNDS
     assert len(read_ledger(tmp_path / "ledger.jsonl").entries) == ROUNDS
+
+
+def test_silo_export_writes_each_silos_records_and_stops(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    with pytest.raises(SilosExported) as done:
+        SiloExport(tmp_path / "silos").run_secure_dpsgd(run)
+    assert list(done.value.files) == list(run.silo_names)
+    for path, rows in zip(done.value.files.values(), run.parts, strict=True):
+        with np.load(path, allow_pickle=False) as silo:
+            np.testing.assert_array_equal(silo["x"], run.x[rows])
+            np.testing.assert_array_equal(silo["y"], run.y[rows])
+
+
+def test_silo_export_never_overwrites_a_file(tmp_path: Path) -> None:
+    (tmp_path / "silos").mkdir()
+    kept = tmp_path / "silos" / "silo-1.npz"
+    kept.write_bytes(b"someone's data")
+    with pytest.raises(InputError, match=r"expected no silo-1\.npz"):
+        SiloExport(tmp_path / "silos").run_secure_dpsgd(_run(tmp_path))
+    assert kept.read_bytes() == b"someone's data"
+    assert sorted(p.name for p in (tmp_path / "silos").iterdir()) == ["silo-1.npz"]
+
+
+def test_silo_export_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "silos").write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write the silo files"):
+        SiloExport(tmp_path / "silos").run_secure_dpsgd(_run(tmp_path))

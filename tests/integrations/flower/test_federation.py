@@ -18,6 +18,7 @@ from privaudit.integrations.flower.spec import load_arrays
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import DistributedGaussian
 from tests.integrations.flower.federation import (
+    WITHOUT_FLOWER,
     make_silos,
     make_spec,
     privaudit_check,
@@ -25,6 +26,7 @@ from tests.integrations.flower.federation import (
     write_policy,
 )
 
+pytest.importorskip("flwr", reason=WITHOUT_FLOWER)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 KILLED = 2
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from flwr.app import ConfigRecord
 
 from privaudit.errors import InputError
 from privaudit.federated.secagg.client import SecAggClient
 from privaudit.federated.secagg.params import SecAggParams
 from privaudit.federated.secagg.server import SecAggServer
-from privaudit.integrations.flower import records
+from tests.integrations.flower.federation import WITHOUT_FLOWER
+
+ConfigRecord = pytest.importorskip("flwr.app", reason=WITHOUT_FLOWER).ConfigRecord
+records = pytest.importorskip("privaudit.integrations.flower.records", reason=WITHOUT_FLOWER)
 
 
 def test_a_whole_protocol_through_flower_records_gives_the_plain_sum() -> None:

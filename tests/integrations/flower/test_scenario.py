@@ -18,8 +18,10 @@ import pytest
 from privaudit.accounting.accountant import account
 from privaudit.integrations.flower.processes import LocalFederation, silo_nodes
 from privaudit.ledger import read_ledger
+from tests.integrations.flower.federation import WITHOUT_FLOWER
 from tests.scenarios.conftest import DATA, needs_creditcard
 
+pytest.importorskip("flwr", reason=WITHOUT_FLOWER)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SHIPPED = Path(__file__).resolve().parents[3] / "policies" / "examples" / "bank-fraud.yaml"
 BANKS = ("bank-a", "bank-b", "bank-c")

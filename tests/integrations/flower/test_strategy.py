@@ -27,8 +27,9 @@ from privaudit.integrations.flower.processes import (
 )
 from privaudit.ledger import read_ledger
 from privaudit.mechanisms import Gaussian
-from tests.integrations.flower.federation import privaudit_check
+from tests.integrations.flower.federation import WITHOUT_FLOWER, privaudit_check
 
+pytest.importorskip("flwr", reason=WITHOUT_FLOWER)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 APP = Path(__file__).parents[3] / "examples" / "flower-dp-fedavg"

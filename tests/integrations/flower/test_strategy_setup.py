@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
-from flwr.serverapp.strategy import (
-    DifferentialPrivacyClientSideAdaptiveClipping,
-    DifferentialPrivacyClientSideFixedClipping,
-    DifferentialPrivacyServerSideFixedClipping,
-    FedAdam,
-    FedAvg,
-    FedMedian,
-)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from privaudit.errors import InputError
-from privaudit.integrations.flower import GuardedStrategy, attach
-from privaudit.integrations.flower.strategy import effective_noise_multiplier
+from tests.integrations.flower.federation import WITHOUT_FLOWER
+
+strategies = pytest.importorskip("flwr.serverapp.strategy", reason=WITHOUT_FLOWER)
+flower = pytest.importorskip("privaudit.integrations.flower.strategy", reason=WITHOUT_FLOWER)
+attach, effective_noise_multiplier = flower.attach, flower.effective_noise_multiplier
 
 POLICY = """\
 tiers:
@@ -31,9 +27,9 @@ datasets:
 """
 
 
-def _dp(inner: object = None, z: float = 1.2) -> DifferentialPrivacyClientSideFixedClipping:
-    return DifferentialPrivacyClientSideFixedClipping(
-        inner if inner is not None else FedAvg(),
+def _dp(inner: object = None, z: float = 1.2) -> Any:
+    return strategies.DifferentialPrivacyClientSideFixedClipping(
+        inner if inner is not None else strategies.FedAvg(),
         noise_multiplier=z,
         clipping_norm=0.5,
         num_sampled_clients=10,
@@ -42,28 +38,32 @@ def _dp(inner: object = None, z: float = 1.2) -> DifferentialPrivacyClientSideFi
 
 def test_the_dp_parameters_are_read_off_flowers_wrapper(tmp_path: Path) -> None:
     guarded = attach(_dp(), ledger=tmp_path / "l.jsonl", dataset="fl")
-    assert isinstance(guarded, GuardedStrategy)
+    assert isinstance(guarded, flower.GuardedStrategy)
     assert (guarded.noise_multiplier, guarded.clipping_norm, guarded.sized_for) == (1.2, 0.5, 10)
     assert guarded.min_replies == 10
 
 
 def test_server_side_clipping_is_accepted(tmp_path: Path) -> None:
-    dp = DifferentialPrivacyServerSideFixedClipping(FedAvg(), 1.0, 1.0, 5)
+    dp = strategies.DifferentialPrivacyServerSideFixedClipping(strategies.FedAvg(), 1.0, 1.0, 5)
     assert attach(dp, ledger=tmp_path / "l.jsonl", dataset="fl", min_replies=3).min_replies == 3
 
 
 def test_a_strategy_without_noise_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="found FedAvg, which adds no noise"):
-        attach(FedAvg(), ledger=tmp_path / "l.jsonl", dataset="fl")
+        attach(strategies.FedAvg(), ledger=tmp_path / "l.jsonl", dataset="fl")
 
 
 def test_adaptive_clipping_is_refused(tmp_path: Path) -> None:
-    adaptive = DifferentialPrivacyClientSideAdaptiveClipping(FedAvg(), 1.0, 100)
+    adaptive = strategies.DifferentialPrivacyClientSideAdaptiveClipping(
+        strategies.FedAvg(), 1.0, 100
+    )
     with pytest.raises(InputError, match="expected fixed clipping"):
         attach(adaptive, ledger=tmp_path / "l.jsonl", dataset="fl")
 
 
-@pytest.mark.parametrize("inner", [FedMedian(), FedAdam()], ids=["median", "server-optimiser"])
+@pytest.mark.parametrize(
+    "inner", [strategies.FedMedian(), strategies.FedAdam()], ids=["median", "server-optimiser"]
+)
 def test_an_aggregate_other_than_the_mean_is_refused(tmp_path: Path, inner: object) -> None:
     with pytest.raises(InputError, match=f"found {type(inner).__name__}"):
         attach(_dp(inner), ledger=tmp_path / "l.jsonl", dataset="fl")
