@@ -6,6 +6,7 @@ federation, even when the code inside it fails."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ from tests.integrations.flower.federation import (
 pytest.importorskip("flwr", reason=WITHOUT_FLOWER)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 KILLED = 2
+
+
+def _environment(pid: int) -> list[bytes]:
+    # Popen returns once the child's exec is past its point of no return, but the kernel fills
+    # in the new program's environment a moment later: until then /proc reads it as empty.
+    deadline = time.time() + 30
+    while True:
+        found = Path(f"/proc/{pid}/environ").read_bytes()
+        if found or time.time() > deadline:
+            return found.split(b"\0")
+        time.sleep(0.01)
 
 
 def _gone(pid: int) -> bool:
@@ -103,7 +115,7 @@ def test_every_process_is_stopped_when_the_code_inside_fails(tmp_path: Path) -> 
         LocalFederation(tmp_path / "processes", silo_nodes(silos.files)) as federation,
     ):
         pids = [p.pid for p in federation.processes.values()]
-        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in pids]
+        environments = [_environment(pid) for pid in pids]
         raise RuntimeError("a failure inside the federation")
     assert len(pids) == 4
     assert all(_gone(pid) for pid in pids)
