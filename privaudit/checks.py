@@ -9,13 +9,12 @@ Files and command-line options are validated where they are parsed, not here.
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
+from privaudit.errors import ARGUMENT as ARGUMENT
 from privaudit.errors import InputError, describe_value
-
-ARGUMENT: Final = "<argument>"
 
 
 def is_finite(value: object) -> bool:

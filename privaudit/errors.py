@@ -18,6 +18,9 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
+ARGUMENT = "<argument>"
+"""The source an argument check of the Python API names; the CLI renames it to the option typed."""
+
 
 class PrivauditError(Exception):
     """Base class of every error privaudit raises deliberately."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from enum import StrEnum
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -23,15 +22,8 @@ from privaudit.assess import (
     Status,
 )
 from privaudit.errors import EXIT_FAIL, EXIT_OK
+from privaudit.formats import OutputFormat
 from privaudit.rounding import up
-
-
-class OutputFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    JUNIT = "junit"
-    GITHUB = "github"
-    MARKDOWN = "markdown"
 
 
 def exit_code(assessment: Assessment) -> int:

@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "privaudit"
 
-FOUNDATION = frozenset({"errors", "jsontext", "files", "checks", "rounding"})
+FOUNDATION = frozenset({"errors", "jsontext", "files", "checks", "rounding", "formats"})
 DOMAIN = FOUNDATION | {"mechanisms", "policy", "ledger"}
 
 # unit -> the other units it may import (a unit may always import itself).
@@ -36,6 +36,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset({"errors"}),
     "checks": frozenset({"errors"}),
     "rounding": frozenset(),
+    "formats": frozenset(),
     "mechanisms": frozenset({"errors", "jsontext"}),
     "policy": frozenset({"errors", "jsontext", "files"}),
     "ledger": frozenset({"errors", "jsontext", "files", "mechanisms"}),
@@ -329,3 +330,15 @@ def test_the_public_api_loads_only_the_core() -> None:
     assert units <= reachable("__init__")
     assert [name for name in loaded if name.split(".")[0] in OPTIONAL_FRAMEWORKS] == []
     assert [name for name in loaded if name.split(".")[0] in HEAVY_AT_IMPORT] == []
+
+
+# What a command pays before it runs: `privaudit --help`, `policy schema` and the argument
+# parsing of every command load none of the numerics; the commands load what they use.
+START_UP_FREE = frozenset({"numpy", "scipy", "dp_accounting", "sklearn", "cryptography"})
+
+
+def test_the_command_line_loads_no_numerics_before_a_command_runs() -> None:
+    loaded = loaded_by(("privaudit.cli",))["added"]
+
+    assert [name for name in loaded if name.split(".")[0] in START_UP_FREE | HEAVY_AT_IMPORT] == []
+    assert "privaudit.assess" not in loaded

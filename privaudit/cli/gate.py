@@ -6,27 +6,23 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from privaudit.assess import (
-    DEFAULT_DELTA,
-    Assessment,
-    Finding,
-    Severity,
-    Status,
-    assess,
-    broken_ledger_assessment,
-)
 from privaudit.cli.app import FormatOption, LedgerArgument, PolicyOption, SummaryFormat
 from privaudit.cli.inputs import check_delta
 from privaudit.cli.present import emit
-from privaudit.errors import InputError, LedgerIntegrityError
-from privaudit.files import atomic_write
-from privaudit.gate import OutputFormat, exit_code, render, render_text
-from privaudit.ledger import read_ledger
-from privaudit.policy import load_policy
+from privaudit.errors import InputError
+from privaudit.formats import OutputFormat
+
+if TYPE_CHECKING:
+    from privaudit.assess import Assessment
+
+# The accountant (numpy, scipy, pydantic models) loads inside the commands: `privaudit --help`
+# and every other command start without it.
+DEFAULT_DELTA = 1e-5
+"""privaudit.assess.DEFAULT_DELTA, for the help text; a test keeps the two equal."""
 
 
 def account_command(
@@ -98,6 +94,11 @@ def _assessment(
     ledger_path: Path, policy_path: Path | None, delta: float | None, epsilon: float | None
 ) -> Assessment:
     """The verdict on the ledger; a broken hash chain is a failing verdict, not a usage error."""
+    from privaudit.assess import assess, broken_ledger_assessment
+    from privaudit.errors import LedgerIntegrityError
+    from privaudit.ledger import read_ledger
+    from privaudit.policy import load_policy
+
     policy = load_policy(policy_path) if policy_path is not None else None
     try:
         ledger = read_ledger(ledger_path)
@@ -112,6 +113,7 @@ def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:
     """Crash journals beside the ledger: steps a guarded run took that the ledger does not hold
     yet. A dead run's journal fails the gate (the ledger understates the privacy loss until it
     is recovered); a live run's is reported."""
+    from privaudit.assess import Finding, Severity, Status
     from privaudit.budget.journal import pending_runs
 
     findings = []
@@ -152,6 +154,9 @@ def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:
 
 def _deliver(result: Assessment, output_format: OutputFormat, output: Path | None) -> NoReturn:
     """Print (or write to ``output``, with a text summary on stdout) and exit with the verdict."""
+    from privaudit.files import atomic_write
+    from privaudit.gate import exit_code, render, render_text
+
     rendered = render(result, output_format)
     if output is not None:
         atomic_write(output, rendered.encode("utf-8"))

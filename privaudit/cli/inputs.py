@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from privaudit.checks import ARGUMENT
-from privaudit.errors import InputError
+from privaudit.errors import ARGUMENT, InputError
 from privaudit.jsontext import load_json
 
 ListOption = list[str] | None

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from privaudit.assess import DEFAULT_DELTA
 from privaudit.cli.app import FormatOption, LedgerArgument, SummaryFormat
 from privaudit.cli.inputs import json_object, options_named, read_argument
 from privaudit.cli.present import emit, emit_json
@@ -18,6 +17,8 @@ from privaudit.ledger import append_entries, append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
 from privaudit.policy import load_policy
 from privaudit.rounding import number, up
+
+# privaudit.assess (and with it the accountant) loads inside the commands that account.
 
 ledger_app = typer.Typer(
     help="Append to, verify, import into and recover hash-chained privacy ledgers.",
@@ -135,6 +136,7 @@ def ledger_import(
     """Turn a saved Opacus accountant, TF Privacy statement arguments or JAX Privacy accounting
     config into ledger entries, all or none; shows the framework's ε beside privaudit's."""
     from privaudit.accounting.accountant import account
+    from privaudit.assess import DEFAULT_DELTA
     from privaudit.imports.entries import import_entries, read_import
     from privaudit.mechanisms import Sampling
 

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from privaudit.accounting.planner import Plan
-from privaudit.accounting.planner import plan as make_plan
 from privaudit.cli.app import FormatOption, SummaryFormat
 from privaudit.cli.inputs import (
     ListOption,
@@ -24,6 +22,7 @@ from privaudit.cli.present import Progress, emit, emit_json
 from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
 
 if TYPE_CHECKING:
+    from privaudit.accounting.planner import Plan
     from privaudit.cli.plan_target import PlanTarget
 
 DEFAULT_PLAN_FOLDER = Path("reports/plan")
@@ -119,6 +118,7 @@ def plan_command(
     largest factor falls short).
     """
     # Only a plan needs its target, answer, chart and forecast: loaded here, not at start-up.
+    from privaudit.accounting.planner import plan as make_plan
     from privaudit.cli.forecast import forecast
     from privaudit.cli.plan_chart import plan_charts
     from privaudit.cli.plan_target import plan_target

@@ -28,11 +28,14 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from privaudit.errors import InputError, describe_value
 from privaudit.files import read_input
-from privaudit.mechanisms import Mechanism
+
+if TYPE_CHECKING:
+    # Only named in annotations: `privaudit ledger import --help` needs Format, not pydantic.
+    from privaudit.mechanisms import Mechanism
 
 
 class Format(StrEnum):

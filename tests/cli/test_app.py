@@ -357,7 +357,7 @@ def test_internal_errors_are_one_line_and_fail_closed(
     def explode(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("privaudit.cli.gate.assess", explode)
+    monkeypatch.setattr("privaudit.assess.assess", explode)
 
     result = cli(capsys, "account", path)
 

@@ -391,3 +391,11 @@ def test_any_bytes_as_policy_never_crash_check(
     policy.write_bytes(data)
 
     _check_survives(capsys, ledger, policy)
+
+
+def test_the_help_text_names_the_default_delta_the_assessment_uses() -> None:
+    # The CLI repeats the constant so that `--help` does not load the accountant.
+    from privaudit import assess
+    from privaudit.cli import gate as cli_gate
+
+    assert cli_gate.DEFAULT_DELTA == assess.DEFAULT_DELTA
