@@ -21,6 +21,7 @@ from privaudit.assess import (
     Severity,
     Status,
 )
+from privaudit.change import ADDED_NOTE, Change, DatasetChange, json_data
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.formats import OutputFormat
 from privaudit.rounding import up
@@ -30,7 +31,11 @@ def exit_code(assessment: Assessment) -> int:
     return EXIT_FAIL if assessment.status is Status.FAIL else EXIT_OK
 
 
-def render(assessment: Assessment, output_format: OutputFormat) -> str:
+def render(
+    assessment: Assessment, output_format: OutputFormat, change: Change | None = None
+) -> str:
+    """``assessment`` in ``output_format``; with ``change``, also what the change did (the
+    diff-aware gate: ``privaudit check --base``)."""
     renderers = {
         OutputFormat.TEXT: render_text,
         OutputFormat.JSON: render_json,
@@ -38,21 +43,25 @@ def render(assessment: Assessment, output_format: OutputFormat) -> str:
         OutputFormat.GITHUB: render_github,
         OutputFormat.MARKDOWN: render_markdown,
     }
-    return renderers[output_format](assessment)
+    return renderers[output_format](assessment, change)
 
 
-def to_json_data(assessment: Assessment) -> dict[str, object]:
-    """JSON document; an unbounded ε is ``null`` with ``"bounded": false`` beside it."""
+def to_json_data(assessment: Assessment, change: Change | None = None) -> dict[str, object]:
+    """JSON document; an unbounded ε is ``null`` with ``"bounded": false`` beside it. With
+    ``change``, a ``"change"`` object: the base, entry counts and every dataset's ε before and
+    after (schemas only grow: without it the document is as before)."""
     # model_dump(mode="json") keeps inf as a float, which JSON cannot hold; Pydantic's JSON
     # serialiser writes every non-finite float (ε, used fraction, partition ε) as null.
     data: dict[str, Any] = json.loads(assessment.model_dump_json())
     for dataset, original in zip(data["datasets"], assessment.datasets, strict=True):
         dataset["bounded"] = math.isfinite(original.epsilon)
+    if change is not None:
+        data["change"] = json_data(change)
     return data
 
 
-def render_json(assessment: Assessment) -> str:
-    return json.dumps(to_json_data(assessment), indent=2, allow_nan=False) + "\n"
+def render_json(assessment: Assessment, change: Change | None = None) -> str:
+    return json.dumps(to_json_data(assessment, change), indent=2, allow_nan=False) + "\n"
 
 
 def fmt_epsilon(value: float | None) -> str:
@@ -89,7 +98,7 @@ def _limit(ds: DatasetAssessment) -> str:
     return text
 
 
-def render_text(assessment: Assessment) -> str:
+def render_text(assessment: Assessment, change: Change | None = None) -> str:
     lines = [f"privaudit: {assessment.status.value.upper()}"]
     if assessment.ledger is not None:
         lines.append(
@@ -123,6 +132,8 @@ def render_text(assessment: Assessment) -> str:
         lines += _framework_lines(ds.frameworks)
         for finding in ds.findings:
             lines.append(f"  {finding.severity.value.upper()}: {finding.message}")
+    if change is not None:
+        lines += ["", *_change_lines(change)]
     # Ids, run names and units come from the ledger: escape control characters so a crafted
     # entry cannot rewrite the terminal (ANSI escapes) or forge lines in a CI log.
     return "\n".join(_printable(line) for line in lines) + "\n"
@@ -161,7 +172,9 @@ def _framework_lines(comparisons: tuple[FrameworkComparison, ...]) -> list[str]:
     return lines
 
 
-def render_markdown(assessment: Assessment) -> str:
+def render_markdown(assessment: Assessment, change: Change | None = None) -> str:
+    if change is not None:
+        return _markdown_change(assessment, change)
     icon = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌"}
     lines = [
         f"## privaudit: {icon[assessment.status]} {assessment.status.value}",
@@ -220,7 +233,7 @@ def _printable(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-def render_github(assessment: Assessment) -> str:
+def render_github(assessment: Assessment, change: Change | None = None) -> str:
     """GitHub Actions workflow commands: annotations on the ledger file, one per problem."""
     command = {Severity.FAIL: "error", Severity.WARN: "warning", Severity.INFO: "notice"}
     path = assessment.ledger.path if assessment.ledger else ""
@@ -228,11 +241,17 @@ def render_github(assessment: Assessment) -> str:
         f"::{command[f.severity]} file={_gh_property(path)},title=privaudit::{_gh_data(f.message)}"
         for f in assessment.findings
     ]
+    if change is not None:
+        lines.append(
+            f"::notice file={_gh_property(path)},title=privaudit change::"
+            f"{_gh_data(_change_headline(change))}"
+        )
+    changed = _by_dataset(change)
     for ds in assessment.datasets:
         summary = (
             f"{ds.dataset}: ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}, limit"
             f" {_limit(ds)}, used {fmt_fraction(ds.used_fraction)}"
-        )
+        ) + _change_clause(changed.get(ds.dataset), change)
         level = {Status.FAIL: "error", Status.WARN: "warning", Status.PASS: "notice"}[ds.status]
         title = _gh_property(f"privaudit {ds.dataset} {ds.status.value}")
         lines.append(f"::{level} file={_gh_property(path)},title={title}::{_gh_data(summary)}")
@@ -253,8 +272,9 @@ def _gh_property(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_junit(assessment: Assessment) -> str:
+def render_junit(assessment: Assessment, change: Change | None = None) -> str:
     """JUnit XML: one test case per dataset; a failed budget is a <failure>."""
+    changed = _by_dataset(change)
     cases: list[ET.Element] = []
     for finding in assessment.findings:
         case = ET.Element("testcase", name="ledger integrity", classname="privaudit.ledger")
@@ -267,7 +287,7 @@ def render_junit(assessment: Assessment) -> str:
         message = (
             f"ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}; limit {_limit(ds)};"
             f" used {fmt_fraction(ds.used_fraction)}"
-        )
+        ) + _change_clause(changed.get(ds.dataset), change)
         severity = {
             Status.FAIL: Severity.FAIL,
             Status.WARN: Severity.WARN,
@@ -285,6 +305,15 @@ def render_junit(assessment: Assessment) -> str:
         skipped="0",
         timestamp=assessment.generated_at,
     )
+    if change is not None:
+        properties = ET.SubElement(suite, "properties")
+        for name, value in (
+            ("privaudit.base", change.base_source),
+            ("privaudit.base_entries", str(change.base_entries)),
+            ("privaudit.new_entries", str(change.new_entries)),
+            ("privaudit.change", _change_headline(change)),
+        ):
+            ET.SubElement(properties, "property", name=name, value=_xml_safe(value))
     suite.extend(cases)
     suites = ET.Element(
         "testsuites", name="privaudit", tests=str(len(cases)), failures=str(failures)
@@ -316,3 +345,143 @@ def _xml_safe(text: str) -> str:
     # ElementTree escapes <, & and quotes but writes control characters as they are, which no
     # XML parser reads back. Run names and privacy units come from the ledger and may hold them.
     return _XML_ILLEGAL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+# --- the change against a base (``privaudit check --base``) -----------------------------------
+#
+# Rounding: ε before and ε after are each rounded up, like every ε shown; "added" is computed on
+# the unrounded values (after − before) and then rounded up, so no shown figure understates what
+# it stands for. The shown added may therefore exceed the difference of the shown before and
+# after by one unit in the last digit; it is never below the true difference.
+
+_CHANGE_COLUMNS = ("dataset", "ε before", "ε after", "added", "limit", "used", "status")
+
+
+def _eps_up(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "∞"
+    return up(value)
+
+
+def _added(value: float | None) -> str:
+    text = _eps_up(value)
+    return f"+{text}" if value is not None and value > 0 else text
+
+
+def _change_limit(item: DatasetChange) -> str:
+    return "no limit" if item.limit_epsilon is None else f"{item.limit_epsilon:g}"
+
+
+def _change_cells(item: DatasetChange) -> list[str]:
+    return [
+        item.dataset,
+        _eps_up(item.epsilon_before),
+        _eps_up(item.epsilon_after),
+        _added(item.added),
+        _change_limit(item),
+        fmt_fraction(item.used_fraction),
+        item.status.value,
+    ]
+
+
+def _by_dataset(change: Change | None) -> dict[str, DatasetChange]:
+    return {} if change is None else {item.dataset: item for item in change.datasets}
+
+
+def _change_headline(change: Change, source: str | None = None) -> str:
+    """One sentence: the base, the entry counts, append or rewrite. ``source`` is the base as
+    the format quotes it (default: as given)."""
+    source = change.base_source if source is None else source
+    if change.base_missing:
+        base = f"base {source}: the ledger did not exist there (a new ledger), so the base is empty"
+    else:
+        base = f"base {source}"
+    if change.prefix:
+        what = f"{_entries(change.new_entries - change.base_entries)} appended"
+    else:
+        what = f"history rewritten from entry {change.first_difference}"
+    return (
+        f"change against {base}: {_entries(change.base_entries)} before,"
+        f" {change.new_entries} after ({what})"
+    )
+
+
+def _entries(count: int, *, sign: bool = False) -> str:
+    number = f"{count:+d}" if sign else str(count)
+    return number + (" entry" if abs(count) == 1 else " entries")
+
+
+def _change_clause(item: DatasetChange | None, change: Change | None) -> str:
+    """The dataset's change, appended to its one-line summary (JUnit and GitHub messages)."""
+    if item is None or change is None:
+        return ""
+    return (
+        f"; this change adds ε {_added(item.added)} (ε {_eps_up(item.epsilon_before)} →"
+        f" {_eps_up(item.epsilon_after)}, {_entries(item.entries_added, sign=True)}) against base"
+        f" {change.base_source} (a difference of certified ε values, not a DP guarantee)"
+    )
+
+
+def _change_lines(change: Change) -> list[str]:
+    """The change as a table of columns, for the text format."""
+    header = [*_CHANGE_COLUMNS[:4], "entries added", *_CHANGE_COLUMNS[4:]]
+    rows = [header] + [
+        [*cells[:4], f"{item.entries_added:+d}", *cells[4:]]
+        for item in change.datasets
+        for cells in [_change_cells(item)]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [_change_headline(change)]
+    for row in rows:
+        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + text).rstrip())
+    lines.append(f"  {ADDED_NOTE}")
+    return lines
+
+
+def _markdown_change(assessment: Assessment, change: Change) -> str:
+    """A pull-request comment: the verdict, the change per dataset in a table, the findings.
+
+    No emoji: the status word is the verdict, readable where emoji are not rendered.
+    """
+    deltas = ", ".join(f"{_md(ds.dataset)} {ds.delta:g}" for ds in assessment.datasets)
+    lines = [
+        f"## privaudit: {assessment.status.value.upper()}",
+        "",
+        _capitalised(_change_headline(change, _md_code(change.base_source))) + ".",
+        "",
+        "| " + " | ".join(_CHANGE_COLUMNS) + " |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        "| " + " | ".join(_md(cell) for cell in _change_cells(item)) + " |"
+        for item in change.datasets
+    ]
+    lines += [
+        "",
+        f"ε at each dataset's δ ({deltas or 'none'}), rounded up. {_md(ADDED_NOTE)}.",
+    ]
+    notes = [("", f) for f in assessment.findings] + [
+        (ds.dataset, f) for ds in assessment.datasets for f in ds.findings
+    ]
+    if notes:
+        lines += ["", "### Findings", ""]
+        lines += [
+            f"- {f'`{_md(name)}` ' if name else ''}**{f.severity.value}**: {_md(f.message)}"
+            for name, f in notes
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _md_code(text: str) -> str:
+    """``text`` as an inline code span (a base path or revision is user input: inside a code
+    span no character of it is markup)."""
+    text = _md(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -72,6 +72,7 @@ __all__ = [
     "append_entry",
     "canonical_json",
     "entry_hash",
+    "parse_ledger",
     "read_ledger",
     "verify_ledger",
 ]
@@ -225,6 +226,19 @@ def read_ledger(path: str | os.PathLike[str], *, allow_missing: bool = False) ->
     finally:
         os.close(fd)  # closing releases the lock
     return Ledger(file, entries, head, sha256)
+
+
+def parse_ledger(data: bytes, source: str) -> Ledger:
+    """Verify a ledger held in memory, e.g. a ledger file as it was at a git revision.
+
+    The same checks and errors as :func:`read_ledger` (``source`` names the bytes in them and
+    becomes the ledger's ``path``); empty bytes are not a ledger (:class:`InputError`).
+    """
+    if not data:
+        raise InputError(source, None, "is empty; expected a ledger with at least one entry")
+    # No file identity: nothing to cache, every line is validated.
+    entries, head, sha256 = _verify(data, source, None)
+    return Ledger(Path(source), entries, head, sha256)
 
 
 def verify_ledger(path: str | os.PathLike[str]) -> Ledger:

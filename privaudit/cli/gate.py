@@ -18,12 +18,13 @@ from privaudit.formats import OutputFormat
 
 if TYPE_CHECKING:
     from privaudit.assess import Assessment
+    from privaudit.change import Change
+    from privaudit.cli.base import Base
 
 # The accountant (numpy, scipy, pydantic models) loads inside the commands: `privaudit --help`
 # and every other command start without it.
 DEFAULT_DELTA = 1e-5
 """privaudit.assess.DEFAULT_DELTA, for the help text; a test keeps the two equal."""
-
 
 def account_command(
     ledger: LedgerArgument,
@@ -54,9 +55,32 @@ def check_command(
         typer.Option(help="Write the formatted result here (a text summary goes to stdout)."),
     ] = None,
     delta: Annotated[float | None, typer.Option(help="Override the tiers' δ.")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            metavar="OLD",
+            help=(
+                "Diff-aware gate: compare with the ledger before this change, a file or git:REV"
+                " (the ledger's path at REV of its own repository); exit 1 if the change"
+                " rewrote history."
+            ),
+        ),
+    ] = None,
+    write: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--write",
+            metavar="FORMAT=PATH",
+            help=(
+                "Also write FORMAT (text, json, junit, github, markdown) to PATH in the same"
+                " run; repeatable."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """The CI gate: exit 1 if any dataset exceeds its policy or the ledger is broken."""
-    _gate(ledger, policy, delta, output_format, output)
+    _gate(ledger, policy, delta, output_format, output, base=base, writes=write)
 
 
 def _gate(
@@ -66,10 +90,17 @@ def _gate(
     output_format: OutputFormat,
     output: Path | None,
     epsilon: float | None = None,
+    *,
+    base: str | None = None,
+    writes: list[str] | None = None,
 ) -> NoReturn:
     _check_options(ledger_path, policy_path, delta, epsilon, output)
+    # The base is read before any accounting: a base that cannot be used is a usage error.
+    old = _read_base(base, ledger_path)
+    targets = _write_targets(writes or [], ledger_path, policy_path, old, output)
     result = _assessment(ledger_path, policy_path, delta, epsilon)
-    _deliver(result, output_format, output)
+    result, change = _against_base(result, old, ledger_path, policy_path, delta)
+    _deliver(result, output_format, output, change, targets)
 
 
 def _check_options(
@@ -152,15 +183,119 @@ def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:
     )
 
 
-def _deliver(result: Assessment, output_format: OutputFormat, output: Path | None) -> NoReturn:
-    """Print (or write to ``output``, with a text summary on stdout) and exit with the verdict."""
+def _deliver(
+    result: Assessment,
+    output_format: OutputFormat,
+    output: Path | None,
+    change: Change | None = None,
+    targets: list[tuple[OutputFormat, Path]] | None = None,
+) -> NoReturn:
+    """Print (or write to ``output``, with a text summary on stdout), write every ``--write``
+    target, and exit with the verdict."""
     from privaudit.files import atomic_write
     from privaudit.gate import exit_code, render, render_text
 
-    rendered = render(result, output_format)
+    for target_format, target in targets or []:
+        atomic_write(target, render(result, target_format, change).encode("utf-8"))
+    rendered = render(result, output_format, change)
     if output is not None:
         atomic_write(output, rendered.encode("utf-8"))
-        emit(render_text(result))
+        emit(render_text(result, change))
     else:
         emit(rendered)
     raise typer.Exit(exit_code(result))
+
+
+# --- the diff-aware gate (--base) and several outputs of one run (--write) ---------------------
+
+
+def _read_base(value: str | None, ledger_path: Path) -> Base | None:
+    if value is None:
+        return None
+    from privaudit.cli.base import read_base
+
+    return read_base(value, ledger_path)
+
+
+def _against_base(
+    result: Assessment,
+    base: Base | None,
+    ledger_path: Path,
+    policy_path: Path | None,
+    delta: float | None,
+) -> tuple[Assessment, Change | None]:
+    """``result`` with the change against ``base``: the history check as a finding (so every
+    format reports it) and every dataset's ε before and after."""
+    if base is None or result.ledger_head is None:
+        return result, None  # no base, or a broken chain: no entry of the ledger is trusted
+    from privaudit.change import compare, with_change
+
+    ledger = read_ledger(ledger_path)  # verified again; the reader caches the verified prefix
+    if ledger.head != result.ledger_head:
+        # Appended to between the two reads: the comparison would not be of the gated ledger.
+        raise InputError(str(ledger_path), None, "changed while being checked; run the check again")
+    policy = load_policy(policy_path) if policy_path is not None else None
+    change = compare(
+        base.ledger,
+        ledger,
+        result,
+        policy,
+        base_source=base.source,
+        base_missing=base.missing,
+        delta=delta,
+    )
+    return with_change(result, change), change
+
+
+def _write_targets(
+    values: list[str],
+    ledger_path: Path,
+    policy_path: Path | None,
+    base: Base | None,
+    output: Path | None,
+) -> list[tuple[OutputFormat, Path]]:
+    """Parse every ``--write FORMAT=PATH``; refuse, before anything is computed, a path that is
+    an input (writing over it would destroy the evidence) or written twice."""
+    inputs = [("ledger", ledger_path), ("policy", policy_path)]
+    inputs.append(("base", base.path if base is not None else None))
+    base_file = base.path if base is not None else None
+    if output is not None and base_file is not None and _same_file(output, base_file):
+        raise InputError(str(output), None, "is the base file; expected another path")
+    taken = [output] if output is not None else []
+    targets: list[tuple[OutputFormat, Path]] = []
+    for value in values:
+        name, equals, where = value.partition("=")
+        if not equals or not name or not where:
+            raise InputError("--write", value, "expected FORMAT=PATH, e.g. junit=privacy.xml")
+        try:
+            target_format = OutputFormat(name)
+        except ValueError:
+            known = ", ".join(item.value for item in OutputFormat)
+            raise InputError(
+                "--write", value, f"unknown format {name!r}; expected one of {known}"
+            ) from None
+        path = Path(where)
+        for what, other in inputs:
+            if other is not None and _same_file(path, other):
+                raise InputError(
+                    "--write", value, f"{where} is the {what} file; expected another path"
+                )
+        if any(_same_file(path, other) for other in taken):
+            raise InputError(
+                "--write", value, f"{where} is written twice; expected one output per path"
+            )
+        if path.is_dir():
+            raise InputError("--write", value, f"{where} is a folder; expected a file path")
+        if not path.parent.is_dir():
+            raise InputError("--write", value, f"folder {path.parent} does not exist")
+        taken.append(path)
+        targets.append((target_format, path))
+    return targets
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    # samefile also catches hard links and bind mounts; resolve() the paths that do not exist.
+    try:
+        return path.samefile(other)
+    except OSError:
+        return path.resolve() == other.resolve()
