@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_DELTA = 1e-5
 """privaudit.assess.DEFAULT_DELTA, for the help text; a test keeps the two equal."""
 
+
 def account_command(
     ledger: LedgerArgument,
     policy: Annotated[
@@ -229,6 +230,8 @@ def _against_base(
     if base is None or result.ledger_head is None:
         return result, None  # no base, or a broken chain: no entry of the ledger is trusted
     from privaudit.change import compare, with_change
+    from privaudit.ledger import read_ledger
+    from privaudit.policy import load_policy
 
     ledger = read_ledger(ledger_path)  # verified again; the reader caches the verified prefix
     if ledger.head != result.ledger_head:

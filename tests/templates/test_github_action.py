@@ -70,13 +70,13 @@ def run_step(repo: Repository, tmp_path: Path, *, base: str = "", event: str = "
         timeout=120,
         check=False,
     )
-    pairs = [line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines()]
+    pairs = [tuple(line.split("=", 1)) for line in outputs.read_text(encoding="utf-8").splitlines()]
     return Job(
         done.returncode,
         done.stdout,
         done.stderr,
         summary.read_text(encoding="utf-8"),
-        {key: value for key, value in pairs},
+        dict(pairs),
         repo.folder / "privaudit-junit.xml",
     )
 
@@ -87,7 +87,7 @@ def pull_request(tmp_path: Path, *, limit: float, before: int, added: int) -> Re
     repo = make_repository(tmp_path, limit=limit, before=before, added=added)
     repo.git("update-ref", "refs/remotes/origin/main", repo.base)
     repo.git("checkout", "-q", "-b", "change")
-    repo.git("commit", "-q", "-am", "the change")
+    repo.git("commit", "-q", "--allow-empty", "-am", "the change")
     return repo
 
 
