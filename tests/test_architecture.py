@@ -39,6 +39,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "mechanisms": frozenset({"errors", "jsontext"}),
     "policy": frozenset({"errors", "jsontext", "files"}),
     "ledger": frozenset({"errors", "jsontext", "files", "mechanisms"}),
+    "seals": frozenset({"errors", "jsontext", "files", "ledger"}),
     "accounting": FOUNDATION | {"mechanisms"},
     "assess": DOMAIN | {"accounting"},
     "gate": DOMAIN | {"accounting", "assess"},
@@ -56,6 +57,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {"accounting", "assess", "budget", "imports", "records", "data", "train", "federated"},
     "cli": DOMAIN
     | {
+        "seals",
         "accounting",
         "assess",
         "budget",
@@ -328,4 +330,11 @@ def test_the_public_api_loads_only_the_core() -> None:
     units = {unit_of(name) for name in loaded if name.startswith("privaudit")}
     assert units <= reachable("__init__")
     assert [name for name in loaded if name.split(".")[0] in OPTIONAL_FRAMEWORKS] == []
+    assert [name for name in loaded if name.split(".")[0] in HEAVY_AT_IMPORT] == []
+
+
+def test_the_command_line_starts_without_heavy_libraries() -> None:
+    # Every command (the gate, `ledger verify`) pays for the CLI's imports; signing and
+    # verifying seals load cryptography only when a command uses them.
+    loaded = loaded_by(("privaudit.cli", "privaudit.seals"))["added"]
     assert [name for name in loaded if name.split(".")[0] in HEAVY_AT_IMPORT] == []

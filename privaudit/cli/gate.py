@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -19,14 +20,24 @@ from privaudit.assess import (
     assess,
     broken_ledger_assessment,
 )
-from privaudit.cli.app import FormatOption, LedgerArgument, PolicyOption, SummaryFormat
+from privaudit.cli.app import (
+    ExpectHeadOption,
+    FormatOption,
+    LedgerArgument,
+    PolicyOption,
+    SummaryFormat,
+    TrustedKeyOption,
+)
 from privaudit.cli.inputs import check_delta
 from privaudit.cli.present import emit
 from privaudit.errors import InputError, LedgerIntegrityError
 from privaudit.files import atomic_write
 from privaudit.gate import OutputFormat, exit_code, render, render_text
-from privaudit.ledger import read_ledger
+from privaudit.ledger import Ledger, read_ledger
 from privaudit.policy import load_policy
+
+if TYPE_CHECKING:
+    from privaudit.seals import TrustedKey
 
 
 def account_command(
@@ -58,9 +69,37 @@ def check_command(
         typer.Option(help="Write the formatted result here (a text summary goes to stdout)."),
     ] = None,
     delta: Annotated[float | None, typer.Option(help="Override the tiers' δ.")] = None,
+    expect_head: ExpectHeadOption = None,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
-    """The CI gate: exit 1 if any dataset exceeds its policy or the ledger is broken."""
-    _gate(ledger, policy, delta, output_format, output)
+    """The CI gate: exit 1 if any dataset exceeds its policy or the ledger is broken (or, with
+    --expect-head or --trusted-key, does not end where its anchors say)."""
+    _gate(
+        ledger,
+        policy,
+        delta,
+        output_format,
+        output,
+        anchors=_Anchors.parse(expect_head, trusted_key),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchors:
+    """What ``check`` was told the ledger's end must be: a head hash, keys of its seals."""
+
+    expected_head: str | None = None
+    trusted: tuple[TrustedKey, ...] = ()
+
+    @classmethod
+    def parse(cls, expect_head: str | None, trusted_key: list[Path] | None) -> _Anchors:
+        """Checked before any work: a malformed hash or key file is exit 2, not a verdict."""
+        if expect_head is None and not trusted_key:
+            return cls()  # cryptography stays unloaded for the plain gate
+        from privaudit.seals import load_trusted_keys, parse_head
+
+        expected = None if expect_head is None else parse_head(expect_head)
+        return cls(expected, load_trusted_keys(trusted_key or []))
 
 
 def _gate(
@@ -70,9 +109,10 @@ def _gate(
     output_format: OutputFormat,
     output: Path | None,
     epsilon: float | None = None,
+    anchors: _Anchors | None = None,
 ) -> NoReturn:
     _check_options(ledger_path, policy_path, delta, epsilon, output)
-    result = _assessment(ledger_path, policy_path, delta, epsilon)
+    result = _assessment(ledger_path, policy_path, delta, epsilon, anchors or _Anchors())
     _deliver(result, output_format, output)
 
 
@@ -95,7 +135,11 @@ def _check_options(
 
 
 def _assessment(
-    ledger_path: Path, policy_path: Path | None, delta: float | None, epsilon: float | None
+    ledger_path: Path,
+    policy_path: Path | None,
+    delta: float | None,
+    epsilon: float | None,
+    anchors: _Anchors,
 ) -> Assessment:
     """The verdict on the ledger; a broken hash chain is a failing verdict, not a usage error."""
     policy = load_policy(policy_path) if policy_path is not None else None
@@ -105,7 +149,50 @@ def _assessment(
         sys.stderr.write(f"privaudit: {broken}\n")
         return broken_ledger_assessment(ledger_path, str(broken), policy_path=policy_path)
     result = assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
-    return _with_journals(result, ledger_path)
+    return _with_anchors(_with_journals(result, ledger_path), ledger, anchors)
+
+
+def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors) -> Assessment:
+    """An expected head and signed seals, checked against the (intact) ledger: a ledger cut
+    below either fails the gate in every output format, as a broken chain does."""
+    if anchors.expected_head is None and not anchors.trusted:
+        return result
+    from privaudit.seals import check_anchors
+
+    seals, problems = check_anchors(
+        ledger, expected_head=anchors.expected_head, trusted=anchors.trusted
+    )
+    findings = [
+        Finding(code=problem.code, severity=Severity.FAIL, message=str(problem))
+        for problem in problems
+    ]
+    if not problems:
+        if anchors.expected_head is not None:
+            findings.append(
+                Finding(
+                    code="ledger_head_expected",
+                    severity=Severity.INFO,
+                    message=f"{ledger.path}: ends at the expected head {anchors.expected_head}",
+                )
+            )
+        if seals:
+            newest = max(seals, key=lambda seal: (seal.entries, seal.line))
+            findings.append(
+                Finding(
+                    code="ledger_sealed",
+                    severity=Severity.INFO,
+                    message=(
+                        f"{ledger.path}: {len(seals)} seal(s) signed by trusted keys, all"
+                        f" matching the ledger; newest: {newest.describe()}"
+                    ),
+                )
+            )
+    return result.model_copy(
+        update={
+            "findings": result.findings + tuple(findings),
+            "status": Status.FAIL if problems else result.status,
+        }
+    )
 
 
 def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:
