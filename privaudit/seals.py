@@ -330,8 +330,7 @@ def _key_problem(data: bytes, error: Exception) -> str:
 
 
 def _key_kind(key: object) -> str:
-    name = type(key).__name__.removeprefix("_")
-    return name.replace("PrivateKey", " private key").replace("PublicKey", " public key")
+    return f"a key of type {type(key).__name__.removeprefix('_')}"
 
 
 # --- sealing -----------------------------------------------------------------------------------
