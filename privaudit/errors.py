@@ -58,6 +58,26 @@ class LedgerIntegrityError(PrivauditError):
         super().__init__(f"{_escaped(source)}: line {line}: {self.problem}")
 
 
+class LedgerAnchorError(PrivauditError):
+    """The ledger does not end where an anchor says it must (an expected head hash, a signed
+    seal), or a seal itself is forged, edited or missing: entries were cut off the end or
+    rewritten, which the hash chain alone cannot see.
+
+    ``code`` names the kind of problem for the gate's findings (``ledger_head_mismatch``,
+    ``ledger_seal_invalid``, ``ledger_below_seal``, ``ledger_not_sealed``).
+    """
+
+    exit_code = EXIT_FAIL
+
+    def __init__(self, source: str, problem: str, *, code: str, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.code = code
+        self.problem = _one_line(problem)
+        where = _escaped(source) if line is None else f"{_escaped(source)}: line {line}"
+        super().__init__(f"{where}: {self.problem}")
+
+
 class UnsupportedMechanismError(PrivauditError):
     """An accountant cannot account for a (sub-)mechanism; names the offending sub-mechanism."""
 

@@ -37,6 +37,36 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def create_new(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Write a new file that must not exist yet, all or nothing: the bytes go to a temporary file
+    beside ``path`` (0600 from the start, so they are never readable by others), which gets
+    ``mode`` less the umask (e.g. 0o600 for a private key) and is then linked in place. Linking
+    fails if ``path`` exists, so an existing file is never overwritten, even by a racing writer."""
+    if not path.parent.is_dir():
+        raise InputError(str(path), None, f"folder {path.parent} does not exist")
+    if path.exists() or path.is_symlink():
+        raise InputError(str(path), None, "already exists; refusing to overwrite it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, mode & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        raise InputError(str(path), None, "already exists; refusing to overwrite it") from None
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
 

@@ -28,7 +28,8 @@ What the chain detects
 Editing a line breaks its ``hash``; deleting, inserting or reordering lines breaks a ``prev`` link
 or the ``seq`` numbering; a line cut short by a crash has no final line break. Deleting lines at
 the *end* leaves a shorter but valid chain: to detect that, keep :attr:`Ledger.head` (or
-:attr:`Ledger.sha256`) somewhere the ledger's editor cannot change, e.g. in a CI artifact.
+:attr:`Ledger.sha256`) somewhere the ledger's editor cannot change, e.g. in a CI artifact, or
+seal it with a signing key (:mod:`privaudit.seals` checks both anchors).
 
 Durability
 ----------

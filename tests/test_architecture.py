@@ -40,6 +40,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "mechanisms": frozenset({"errors", "jsontext"}),
     "policy": frozenset({"errors", "jsontext", "files"}),
     "ledger": frozenset({"errors", "jsontext", "files", "mechanisms"}),
+    "seals": frozenset({"errors", "jsontext", "files", "ledger"}),
     "accounting": FOUNDATION | {"mechanisms"},
     "assess": DOMAIN | {"accounting"},
     "change": DOMAIN | {"accounting", "assess"},
@@ -58,6 +59,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {"accounting", "assess", "budget", "imports", "records", "data", "train", "federated"},
     "cli": DOMAIN
     | {
+        "seals",
         "accounting",
         "assess",
         "budget",
@@ -344,3 +346,10 @@ def test_the_command_line_loads_no_numerics_before_a_command_runs() -> None:
 
     assert [name for name in loaded if name.split(".")[0] in START_UP_FREE | HEAVY_AT_IMPORT] == []
     assert "privaudit.assess" not in loaded
+
+
+def test_the_command_line_starts_without_heavy_libraries() -> None:
+    # Every command (the gate, `ledger verify`) pays for the CLI's imports; signing and
+    # verifying seals load cryptography only when a command uses them.
+    loaded = loaded_by(("privaudit.cli", "privaudit.seals"))["added"]
+    assert [name for name in loaded if name.split(".")[0] in HEAVY_AT_IMPORT] == []

@@ -46,6 +46,27 @@ LedgerArgument = Annotated[
     Path, typer.Argument(help="Ledger file (JSON Lines).", show_default=False)
 ]
 PolicyOption = Annotated[Path, typer.Option(help="Policy file with the tiers' limits.")]
+ExpectHeadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-head",
+        metavar="HASH",
+        help="Fail (exit 1) unless the ledger ends at this head hash, as recorded from an earlier"
+        " `ledger verify` outside the ledger's reach (catches entries cut off the end).",
+        show_default=False,
+    ),
+]
+TrustedKeyOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trusted-key",
+        metavar="PUB",
+        help="Public key (KEY.pub of `ledger keygen`) seals may be signed with; repeatable."
+        " Fail (exit 1) unless LEDGER.seals has seals, every one signed by a trusted key, and"
+        " the ledger still holds every sealed head.",
+        show_default=False,
+    ),
+]
 ReportFormatsOption = Annotated[str, typer.Option("--formats", help="Report formats: html, pdf.")]
 
 

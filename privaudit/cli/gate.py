@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from privaudit.cli.app import FormatOption, LedgerArgument, PolicyOption, SummaryFormat
+from privaudit.cli.app import (
+    ExpectHeadOption,
+    FormatOption,
+    LedgerArgument,
+    PolicyOption,
+    SummaryFormat,
+    TrustedKeyOption,
+)
 from privaudit.cli.inputs import check_delta
 from privaudit.cli.present import emit
 from privaudit.errors import InputError
@@ -20,11 +28,16 @@ if TYPE_CHECKING:
     from privaudit.assess import Assessment
     from privaudit.change import Change
     from privaudit.cli.base import Base
+    from privaudit.ledger import Ledger
+    from privaudit.seals import TrustedKey
 
 # The accountant (numpy, scipy, pydantic models) loads inside the commands: `privaudit --help`
 # and every other command start without it.
 DEFAULT_DELTA = 1e-5
 """privaudit.assess.DEFAULT_DELTA, for the help text; a test keeps the two equal."""
+
+if TYPE_CHECKING:
+    from privaudit.seals import TrustedKey
 
 
 def account_command(
@@ -79,9 +92,39 @@ def check_command(
             ),
         ),
     ] = None,
+    expect_head: ExpectHeadOption = None,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
-    """The CI gate: exit 1 if any dataset exceeds its policy or the ledger is broken."""
-    _gate(ledger, policy, delta, output_format, output, base=base, writes=write)
+    """The CI gate: exit 1 if any dataset exceeds its policy or the ledger is broken (or, with
+    --expect-head or --trusted-key, does not end where its anchors say)."""
+    _gate(
+        ledger,
+        policy,
+        delta,
+        output_format,
+        output,
+        base=base,
+        writes=write,
+        anchors=_Anchors.parse(expect_head, trusted_key),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchors:
+    """What ``check`` was told the ledger's end must be: a head hash, keys of its seals."""
+
+    expected_head: str | None = None
+    trusted: tuple[TrustedKey, ...] = ()
+
+    @classmethod
+    def parse(cls, expect_head: str | None, trusted_key: list[Path] | None) -> _Anchors:
+        """Checked before any work: a malformed hash or key file is exit 2, not a verdict."""
+        if expect_head is None and not trusted_key:
+            return cls()  # cryptography stays unloaded for the plain gate
+        from privaudit.seals import load_trusted_keys, parse_head
+
+        expected = None if expect_head is None else parse_head(expect_head)
+        return cls(expected, load_trusted_keys(trusted_key or []))
 
 
 def _gate(
@@ -94,12 +137,13 @@ def _gate(
     *,
     base: str | None = None,
     writes: list[str] | None = None,
+    anchors: _Anchors | None = None,
 ) -> NoReturn:
     _check_options(ledger_path, policy_path, delta, epsilon, output)
     # The base is read before any accounting: a base that cannot be used is a usage error.
     old = _read_base(base, ledger_path)
     targets = _write_targets(writes or [], ledger_path, policy_path, old, output)
-    result = _assessment(ledger_path, policy_path, delta, epsilon)
+    result = _assessment(ledger_path, policy_path, delta, epsilon, anchors or _Anchors())
     result, change = _against_base(result, old, ledger_path, policy_path, delta)
     _deliver(result, output_format, output, change, targets)
 
@@ -123,7 +167,11 @@ def _check_options(
 
 
 def _assessment(
-    ledger_path: Path, policy_path: Path | None, delta: float | None, epsilon: float | None
+    ledger_path: Path,
+    policy_path: Path | None,
+    delta: float | None,
+    epsilon: float | None,
+    anchors: _Anchors,
 ) -> Assessment:
     """The verdict on the ledger; a broken hash chain is a failing verdict, not a usage error."""
     from privaudit.assess import assess, broken_ledger_assessment
@@ -138,7 +186,51 @@ def _assessment(
         sys.stderr.write(f"privaudit: {broken}\n")
         return broken_ledger_assessment(ledger_path, str(broken), policy_path=policy_path)
     result = assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
-    return _with_journals(result, ledger_path)
+    return _with_anchors(_with_journals(result, ledger_path), ledger, anchors)
+
+
+def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors) -> Assessment:
+    """An expected head and signed seals, checked against the (intact) ledger: a ledger cut
+    below either fails the gate in every output format, as a broken chain does."""
+    if anchors.expected_head is None and not anchors.trusted:
+        return result
+    from privaudit.assess import Finding, Severity, Status
+    from privaudit.seals import check_anchors
+
+    seals, problems = check_anchors(
+        ledger, expected_head=anchors.expected_head, trusted=anchors.trusted
+    )
+    findings = [
+        Finding(code=problem.code, severity=Severity.FAIL, message=str(problem))
+        for problem in problems
+    ]
+    if not problems:
+        if anchors.expected_head is not None:
+            findings.append(
+                Finding(
+                    code="ledger_head_expected",
+                    severity=Severity.INFO,
+                    message=f"{ledger.path}: ends at the expected head {anchors.expected_head}",
+                )
+            )
+        if seals:
+            newest = max(seals, key=lambda seal: (seal.entries, seal.line))
+            findings.append(
+                Finding(
+                    code="ledger_sealed",
+                    severity=Severity.INFO,
+                    message=(
+                        f"{ledger.path}: {len(seals)} seal(s) signed by trusted keys, all"
+                        f" matching the ledger; newest: {newest.describe()}"
+                    ),
+                )
+            )
+    return result.model_copy(
+        update={
+            "findings": result.findings + tuple(findings),
+            "status": Status.FAIL if problems else result.status,
+        }
+    )
 
 
 def _with_journals(result: Assessment, ledger_path: Path) -> Assessment:

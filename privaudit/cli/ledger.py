@@ -1,5 +1,6 @@
-"""``privaudit ledger add|verify|import|recover``: append releases to a hash-chained ledger,
-verify it, import other frameworks' records into it and recover crashed runs' steps."""
+"""``privaudit ledger add|verify|keygen|seal|import|recover``: append releases to a hash-chained
+ledger, verify it (and its anchors: an expected head, signed seals), seal its head, import other
+frameworks' records into it and recover crashed runs' steps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import Annotated
 
 import typer
 
-from privaudit.cli.app import FormatOption, LedgerArgument, SummaryFormat
+from privaudit.cli.app import (
+    ExpectHeadOption,
+    FormatOption,
+    LedgerArgument,
+    SummaryFormat,
+    TrustedKeyOption,
+)
 from privaudit.cli.inputs import json_object, options_named, read_argument
 from privaudit.cli.present import emit, emit_json
 from privaudit.imports.common import Format
@@ -21,7 +28,7 @@ from privaudit.rounding import number, up
 # privaudit.assess (and with it the accountant) loads inside the commands that account.
 
 ledger_app = typer.Typer(
-    help="Append to, verify, import into and recover hash-chained privacy ledgers.",
+    help="Append to, verify, seal, import into and recover hash-chained privacy ledgers.",
     no_args_is_help=True,
 )
 
@@ -75,22 +82,106 @@ def ledger_add(
 
 
 @ledger_app.command("verify")
-def ledger_verify(ledger: LedgerArgument, output_format: FormatOption = SummaryFormat.TEXT) -> None:
+def ledger_verify(
+    ledger: LedgerArgument,
+    expect_head: ExpectHeadOption = None,
+    trusted_key: TrustedKeyOption = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
     """Verify LEDGER's hash chain; exit 1 naming the first edited, deleted, reordered or
-    truncated line."""
+    truncated line. --expect-head and --trusted-key also catch entries cut off the end."""
+    from privaudit.seals import check_anchors, load_trusted_keys, parse_head, seals_path
+
+    # Bad options are exit 2 before the ledger is read.
+    expected = None if expect_head is None else parse_head(expect_head)
+    keys = load_trusted_keys(trusted_key or [])
     verified = read_ledger(ledger)
+    seals, problems = check_anchors(verified, expected_head=expected, trusted=keys)
+    if problems:
+        raise problems[0]
+    newest = max(seals, key=lambda seal: (seal.entries, seal.line)) if seals else None
+    if output_format is SummaryFormat.JSON:
+        data: dict[str, object] = {
+            "valid": True,
+            "ledger": str(ledger),
+            "entries": len(verified.entries),
+            "head": verified.head,
+            "sha256": verified.sha256,
+        }
+        if expected is not None:
+            data["expected_head"] = expected
+        if keys:
+            data["seals"] = len(seals)
+            data["newest_seal"] = None if newest is None else newest.to_json()
+        emit_json(data)
+        return
+    lines = [f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}"]
+    if expected is not None:
+        lines.append("  ends at the expected head")
+    if newest is not None:
+        lines.append(
+            f"  {len(seals)} seal(s), each signed by a trusted key and matching the ledger;"
+            f" newest: line {newest.line}, {newest.entries} entries, head {newest.head},"
+            f" sealed {newest.time} by key {newest.key}"
+        )
+    elif seals_path(ledger).exists():
+        lines.append(f"  note: {seals_path(ledger)} was not checked; pass --trusted-key PUB")
+    emit("\n".join(lines))
+
+
+@ledger_app.command("keygen")
+def ledger_keygen(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="KEY",
+            help="Private key file to create (mode 0600); the public key goes to KEY.pub.",
+            show_default=False,
+        ),
+    ],
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Create an Ed25519 key pair for sealing ledgers; never overwrites a file."""
+    from privaudit.seals import generate_key
+
+    public = out.with_name(out.name + ".pub")
+    key_fingerprint = generate_key(out)
     if output_format is SummaryFormat.JSON:
         emit_json(
-            {
-                "valid": True,
-                "ledger": str(ledger),
-                "entries": len(verified.entries),
-                "head": verified.head,
-                "sha256": verified.sha256,
-            }
+            {"private_key": str(out), "public_key": str(public), "fingerprint": key_fingerprint}
         )
         return
-    emit(f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}")
+    emit(
+        f"wrote private key {out} (keep it secret, away from the ledger's editors) and public"
+        f" key {public}\nfingerprint {key_fingerprint}"
+    )
+
+
+@ledger_app.command("seal")
+def ledger_seal(
+    ledger: LedgerArgument,
+    key: Annotated[
+        Path,
+        typer.Option(
+            "--key", metavar="KEY", help="Private key of `ledger keygen`.", show_default=False
+        ),
+    ],
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Verify LEDGER, then append a signed statement of its entry count and head to
+    LEDGER.seals; a broken ledger is refused and nothing is written."""
+    from privaudit.seals import load_private_key, seal_ledger, seals_path
+
+    private_key = load_private_key(key)
+    seal = seal_ledger(ledger, private_key)
+    if output_format is SummaryFormat.JSON:
+        emit_json({"seals": str(seals_path(ledger)), "line": seal.line, **seal.to_json()})
+        return
+    emit(
+        f"{ledger}: sealed {seal.entries} entries, head {seal.head}, at {seal.time}"
+        f" with key {seal.key} ({seals_path(ledger)} line {seal.line})"
+    )
 
 
 class SamplingChoice(StrEnum):
