@@ -4,9 +4,10 @@ frameworks' records into it and recover crashed runs' steps."""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +25,9 @@ from privaudit.ledger import append_entries, append_entry, read_ledger
 from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
 from privaudit.policy import load_policy
 from privaudit.rounding import number, up
+
+if TYPE_CHECKING:
+    from privaudit.seals import TrustedKey
 
 # privaudit.assess (and with it the accountant) loads inside the commands that account.
 
@@ -83,38 +87,78 @@ def ledger_add(
 
 @ledger_app.command("verify")
 def ledger_verify(
-    ledger: LedgerArgument,
+    ledgers: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="LEDGER...",
+            help="Ledger file(s) (JSON Lines); a pre-commit hook passes every staged one.",
+            show_default=False,
+        ),
+    ],
     expect_head: ExpectHeadOption = None,
     trusted_key: TrustedKeyOption = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
-    """Verify LEDGER's hash chain; exit 1 naming the first edited, deleted, reordered or
+    """Verify each LEDGER's hash chain; exit 1 naming the first edited, deleted, reordered or
     truncated line. --expect-head and --trusted-key also catch entries cut off the end."""
-    from privaudit.seals import check_anchors, load_trusted_keys, parse_head, seals_path
+    from privaudit.errors import InputError, PrivauditError
+    from privaudit.seals import load_trusted_keys, parse_head
 
-    # Bad options are exit 2 before the ledger is read.
+    # Bad options are exit 2 before any ledger is read.
+    if expect_head is not None and len(ledgers) > 1:
+        raise InputError(
+            "--expect-head", None, f"names one ledger's head; found {len(ledgers)} ledgers"
+        )
     expected = None if expect_head is None else parse_head(expect_head)
     keys = load_trusted_keys(trusted_key or [])
+    if len(ledgers) == 1:
+        _verify_one(ledgers[0], expected, keys, output_format)
+        return
+    # Several ledgers (a pre-commit hook): verify them all, report each, fail with the worst.
+    worst, reports = 0, []
+    for ledger in ledgers:
+        try:
+            reports.append(_verify_one(ledger, expected, keys, output_format, quiet=True))
+        except PrivauditError as error:
+            worst = max(worst, error.exit_code)
+            sys.stderr.write(f"privaudit: error: {error}\n")
+    if output_format is SummaryFormat.JSON:
+        emit_json({"valid": worst == 0, "ledgers": reports})
+    elif reports:
+        emit("\n".join(str(report["text"]) for report in reports))
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _verify_one(
+    ledger: Path,
+    expected: str | None,
+    keys: tuple[TrustedKey, ...],
+    output_format: SummaryFormat,
+    *,
+    quiet: bool = False,
+) -> dict[str, object]:
+    """Verify one ledger against its anchors (raising the first problem), print what was
+    verified unless ``quiet``, and return it (the JSON object, with its text under "text")."""
+    from privaudit.seals import check_anchors, seals_path
+
     verified = read_ledger(ledger)
     seals, problems = check_anchors(verified, expected_head=expected, trusted=keys)
     if problems:
         raise problems[0]
     newest = max(seals, key=lambda seal: (seal.entries, seal.line)) if seals else None
-    if output_format is SummaryFormat.JSON:
-        data: dict[str, object] = {
-            "valid": True,
-            "ledger": str(ledger),
-            "entries": len(verified.entries),
-            "head": verified.head,
-            "sha256": verified.sha256,
-        }
-        if expected is not None:
-            data["expected_head"] = expected
-        if keys:
-            data["seals"] = len(seals)
-            data["newest_seal"] = None if newest is None else newest.to_json()
-        emit_json(data)
-        return
+    data: dict[str, object] = {
+        "valid": True,
+        "ledger": str(ledger),
+        "entries": len(verified.entries),
+        "head": verified.head,
+        "sha256": verified.sha256,
+    }
+    if expected is not None:
+        data["expected_head"] = expected
+    if keys:
+        data["seals"] = len(seals)
+        data["newest_seal"] = None if newest is None else newest.to_json()
     lines = [f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}"]
     if expected is not None:
         lines.append("  ends at the expected head")
@@ -126,7 +170,12 @@ def ledger_verify(
         )
     elif seals_path(ledger).exists():
         lines.append(f"  note: {seals_path(ledger)} was not checked; pass --trusted-key PUB")
-    emit("\n".join(lines))
+    if not quiet:
+        if output_format is SummaryFormat.JSON:
+            emit_json(data)
+        else:
+            emit("\n".join(lines))
+    return data if output_format is SummaryFormat.JSON else {**data, "text": "\n".join(lines)}
 
 
 @ledger_app.command("keygen")

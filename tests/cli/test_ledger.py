@@ -141,3 +141,46 @@ def test_ledger_add_refuses_to_extend_a_tampered_ledger(
     assert result.code == 1
     assert f"{five}: line 2: " in result.err
     assert five.read_bytes() == tampered
+
+
+def _two_ledgers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path in (first, second):
+        cli(capsys, "ledger", "add", path, "--dataset", "ds", "--mechanism", json.dumps(GAUSSIAN_2))
+    return first, second
+
+
+def test_verify_takes_several_ledgers_as_a_pre_commit_hook_passes_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = _two_ledgers(tmp_path, capsys)
+
+    result = cli(capsys, "ledger", "verify", first, second)
+
+    assert result.code == 0
+    assert [line.split(":")[0] for line in result.out.splitlines()] == [str(first), str(second)]
+
+
+def test_verify_of_several_ledgers_reports_each_and_fails_with_a_broken_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = _two_ledgers(tmp_path, capsys)
+    first.write_bytes(first.read_bytes().replace(b"2.0", b"9.0", 1))
+
+    result = cli(capsys, "ledger", "verify", first, second)
+
+    assert result.code == 1
+    assert result.err.startswith(f"privaudit: error: {first}: line 1")
+    assert result.out.startswith(f"{second}: 1 entries, hash chain intact")
+
+
+def test_expect_head_with_several_ledgers_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = _two_ledgers(tmp_path, capsys)
+
+    result = cli(capsys, "ledger", "verify", first, second, "--expect-head", "0" * 64)
+
+    assert result.code == 2
+    assert "--expect-head" in result.err
+    assert result.out == ""

@@ -70,7 +70,8 @@ def run_step(repo: Repository, tmp_path: Path, *, base: str = "", event: str = "
         timeout=120,
         check=False,
     )
-    pairs = [tuple(line.split("=", 1)) for line in outputs.read_text(encoding="utf-8").splitlines()]
+    lines = outputs.read_text(encoding="utf-8").splitlines()
+    pairs = [(line.partition("=")[0], line.partition("=")[2]) for line in lines]
     return Job(
         done.returncode,
         done.stdout,
