@@ -1,11 +1,16 @@
 """privaudit's PLD engine: composition of discretised privacy-loss distributions by FFT.
 
-Single-release PLDs come from dp_accounting (pessimistic connect-the-dots discretisation,
-Doroshenko et al. 2022; built in batch by :mod:`privaudit.accounting.fast_pld` for Gaussians).
+Single-release PLDs are dp_accounting's pessimistic connect-the-dots discretisation (Doroshenko et
+al. 2022). For the Gaussian and Laplace mechanisms, unsampled or Poisson-subsampled (everything a
+DP-SGD or federated ledger holds), :mod:`privaudit.accounting.connect_dots` builds that PMF itself
+with numpy, bit for bit the library's; other releases (randomized response, sampling without
+replacement, ...) still come from dp_accounting, imported only when one is asked for, since
+importing it costs ~0.6 s (scipy.stats, scipy.signal, scipy.optimize).
+
 Composition is done here, in the Fourier domain (Koskela, Jälkö & Honkela 2020): the
 characteristic function of a T-fold composition is the T-th power of one step's, so a whole
 ε-over-training curve, or a schedule of many different steps, costs one forward transform per
-distinct release and one inverse transform per question.
+distinct release and one inverse transform per question. The transforms are numpy.fft's.
 
 Soundness. The circular FFT works on a window of N grid points. Each output bin holds the true
 probability of its loss plus aliased mass from losses N·h away; all masses are non-negative, so
@@ -30,13 +35,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from dp_accounting.pld import pld_pmf, pld_privacy_accountant
-from dp_accounting.privacy_accountant import NeighboringRelation as DpNeighbouring
-from scipy import fft as sp_fft
 
+from privaudit.accounting import connect_dots
 from privaudit.accounting.dp_events import to_dp_event
-from privaudit.accounting.fast_pld import subsampled_gaussian_pld
-from privaudit.mechanisms import Gaussian, Mechanism, NonPrivate, PoissonSampled
+from privaudit.mechanisms import Gaussian, Laplace, Mechanism, NonPrivate, PoissonSampled
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -101,27 +103,68 @@ def mechanism_pld(mechanism: Mechanism, discretisation: float) -> MechanismPld:
     if isinstance(mechanism, NonPrivate):
         empty = DirectionPld(discretisation, 0, np.zeros(1), 1.0)
         return MechanismPld(empty, None, non_private=True)
+    native = additive_noise(mechanism)
+    if native is not None:
+        return _native_pld(*native, discretisation)
+    return _library_pld(mechanism, discretisation)
+
+
+def additive_noise(mechanism: Mechanism) -> tuple[str, float, float] | None:
+    """(noise kind, multiplier or scale, sampling rate) when :mod:`connect_dots` builds the PLD
+    of ``mechanism`` itself: a Gaussian or Laplace release, unsampled or Poisson-subsampled.
+    None for every other release."""
+    if isinstance(mechanism, PoissonSampled):
+        # Only a plain Gaussian or Laplace inside (as dp_accounting's PLDAccountant requires).
+        inner = mechanism.event
+        if isinstance(inner, Gaussian | Laplace):
+            kind, parameter, _ = additive_noise(inner) or ("", 0.0, 1.0)
+            return kind, parameter, mechanism.sampling_rate
+        return None
     if isinstance(mechanism, Gaussian):
-        library_pld = subsampled_gaussian_pld(mechanism.noise_multiplier, 1.0, discretisation)
-    elif isinstance(mechanism, PoissonSampled) and isinstance(mechanism.event, Gaussian):
-        library_pld = subsampled_gaussian_pld(
-            mechanism.event.noise_multiplier, mechanism.sampling_rate, discretisation
-        )
-    else:
-        backend = pld_privacy_accountant.PLDAccountant(
-            neighboring_relation=DpNeighbouring.ADD_OR_REMOVE_ONE,
-            value_discretization_interval=discretisation,
-        )
-        backend.compose(to_dp_event(mechanism))
-        if backend._contains_non_dp_event:
-            return mechanism_pld(NonPrivate(), discretisation)
-        library_pld = backend._pld
+        return "gaussian", mechanism.noise_multiplier, 1.0
+    if isinstance(mechanism, Laplace):
+        return "laplace", mechanism.scale, 1.0
+    return None
+
+
+def _native_pld(kind: str, parameter: float, q: float, discretisation: float) -> MechanismPld:
+    # dp_accounting's _pld_for_subsampled_mechanism: one (symmetric) PMF when q = 1, else REMOVE
+    # and ADD. Its PLDAccountant composes a fresh Laplace PLD into the identity with a 1e-15
+    # tail truncation first; that only moves ≤ 1e-15 of mass outwards (pessimistically) and is
+    # not needed for soundness: the untruncated PMF is the exact connect-the-dots bound.
+    build = connect_dots.gaussian_pmf if kind == "gaussian" else connect_dots.laplace_pmf
+    remove = _from_connect_dots(build(parameter, q, discretisation, "remove"))
+    if q == 1.0:
+        return MechanismPld(remove, None)
+    return MechanismPld(remove, _from_connect_dots(build(parameter, q, discretisation, "add")))
+
+
+def _from_connect_dots(pmf: connect_dots.ConnectDotsPmf) -> DirectionPld:
+    return DirectionPld(pmf.h, pmf.lower, pmf.probs, pmf.infinity)
+
+
+def _library_pld(mechanism: Mechanism, discretisation: float) -> MechanismPld:
+    # Imported here: dp_accounting's package __init__ loads scipy.stats/signal/optimize (~0.6 s),
+    # which a gate over Gaussian/Laplace releases never needs.
+    from dp_accounting.pld import pld_privacy_accountant
+    from dp_accounting.privacy_accountant import NeighboringRelation as DpNeighbouring
+
+    backend = pld_privacy_accountant.PLDAccountant(
+        neighboring_relation=DpNeighbouring.ADD_OR_REMOVE_ONE,
+        value_discretization_interval=discretisation,
+    )
+    backend.compose(to_dp_event(mechanism))
+    if backend._contains_non_dp_event:
+        return mechanism_pld(NonPrivate(), discretisation)
+    library_pld = backend._pld
     remove = _direction(library_pld._pmf_remove)
     add = None if library_pld._symmetric else _direction(library_pld._pmf_add)
     return MechanismPld(remove, add)
 
 
 def _direction(pmf: Any) -> DirectionPld:
+    from dp_accounting.pld import pld_pmf
+
     if isinstance(pmf, pld_pmf.DensePLDPmf):
         return DirectionPld(
             pmf._discretization, int(pmf._lower_loss), pmf._probs, pmf._infinity_mass
@@ -223,14 +266,14 @@ def _compose(parts: tuple[tuple[DirectionPld, int], ...]) -> ComposedDirection:
     top = _upper_edge(mean, sd, log_mgf)
     bottom = _lower_edge(mean, sd, log_mgf)
     widest = max(part.size for part, _ in parts)
-    n = sp_fft.next_fast_len(math.ceil((top - bottom) / h) + 2 * widest + 2, real=True)
+    n = next_fast_len(math.ceil((top - bottom) / h) + 2 * widest + 2)
     offset = sum(count * part.lower for part, count in parts)
     spectrum: Any = None
     for part, count in parts:
         transformed = _spectrum(part, n)
         powered = transformed if count == 1 else transformed**count
         spectrum = powered if spectrum is None else spectrum * powered
-    circular = sp_fft.irfft(spectrum, n, workers=-1)
+    circular = np.fft.irfft(spectrum, n)
     return _window(circular, offset, top, h, n, log_mgf, infinity)
 
 
@@ -243,9 +286,7 @@ def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[C
     sd_max = math.sqrt(largest * part.var)
     top_max = _upper_edge(largest * part.mean, sd_max, largest * part.log_mgf)
     bottom_max = _lower_edge(largest * part.mean, sd_max, largest * part.log_mgf)
-    n = sp_fft.next_fast_len(
-        math.ceil((top_max - bottom_max) / part.h) + 2 * part.size + 2, real=True
-    )
+    n = next_fast_len(math.ceil((top_max - bottom_max) / part.h) + 2 * part.size + 2)
     transformed = _spectrum(part, n)
     # Walk the counts in increasing order multiplying by F^(difference): checkpoints are usually
     # evenly spaced, so a handful of cached powers serve a thousand of them (the relative error
@@ -263,11 +304,32 @@ def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[C
         survive = (1.0 - part.infinity) ** count
         log_mgf = count * part.log_mgf
         top = _upper_edge(count * part.mean, math.sqrt(count * part.var), log_mgf)
-        circular = sp_fft.irfft(current, n, workers=-1)
+        circular = np.fft.irfft(current, n)
         results[count] = _window(
             circular, count * part.lower, top, part.h, n, log_mgf, 1.0 - survive, len(results) + 1
         )
     return [results[count] for count in counts]
+
+
+def next_fast_len(target: int) -> int:
+    """The smallest 5-smooth integer (2^a·3^b·5^c) ≥ ``target``: scipy.fft.next_fast_len's
+    answer for real transforms, where pocketfft is fastest. numpy.fft (the same pocketfft, and
+    bit for bit the same results on one 1-D array, for which scipy's ``workers`` has nothing to
+    split) is used instead of scipy.fft because it costs ~1 ms to import instead of ~30 ms."""
+    if target <= 6:
+        return max(int(target), 1)
+    best = 1 << (int(target) - 1).bit_length()  # a power of two is always a candidate
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            # Smallest power of two lifting power35 to at least target.
+            quotient = -(-target // power35)
+            candidate = power35 << (quotient - 1).bit_length()
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
 
 
 def _spectrum(part: DirectionPld, n: int) -> Any:
@@ -278,7 +340,7 @@ def _spectrum(part: DirectionPld, n: int) -> Any:
 def _cached_spectrum(part: DirectionPld, n: int) -> Any:
     if part.size > n:
         raise ValueError("FFT window smaller than one step's PLD")
-    return sp_fft.rfft(part.probs, n, workers=-1)
+    return np.fft.rfft(part.probs, n)
 
 
 def _window(

@@ -1,4 +1,4 @@
-"""Vectorised Rényi-DP engine for the Poisson-subsampled Gaussian mechanism.
+"""Vectorised Rényi-DP engine for the Poisson-subsampled Gaussian (and the Laplace) mechanism.
 
 Everything here is an upper bound on the true Rényi divergence; nothing is an estimate.
 
@@ -515,6 +515,46 @@ def rdp_subsampled_gaussian(
 # Conversion
 
 
+def rdp_laplace(scale: float, orders: Sequence[float]) -> FloatArray:
+    """RDP of one Laplace release with scale ``scale`` relative to the L1 sensitivity
+    (add-or-remove-one), at each order.
+
+    Mironov 2017 ("Rényi Differential Privacy", CSF), Prop. 6: for α > 1 and ε = 1/b,
+
+        ε(α) = 1/(α−1) · log(α/(2α−1)·e^{(α−1)ε} + (α−1)/(2α−1)·e^{−αε}).
+
+    Taking e^{(α−1)ε} out of the log (log space, nothing can overflow) gives
+
+        ε(α) = ε + log1p((α−1)/(2α−1) · expm1(−(2α−1)ε)) / (α−1),
+
+    where the log1p argument lies in (−½, 0]. This is dp_accounting 0.6's ``_laplace_rdp``
+    (rdp_privacy_accountant.py), reproduced operation for operation, including its Taylor series
+    for 1 < α < 1.1 (log1p(c·x)/x = c·Σ_{k≥1} (−c·x)^{k−1}/k with |c·x| ≤ 0.1, summed with fsum),
+    so the values are the library's to the last bit; tests compare them. The formula is exact
+    (the Laplace mechanism attains it), so it is an upper bound with no slack.
+    """
+    epsilon = 1 / scale
+    if not math.isfinite(epsilon) or epsilon < 0:
+        raise ValueError(f"Laplace RDP needs a finite 1/scale; found scale {scale!r}")
+    values = np.empty(len(orders))
+    for index, order in enumerate(orders):
+        a = float(order)
+        if not math.isfinite(a) or a < 1:
+            raise ValueError(f"RDP order must be >= 1; found {a}")
+        if a == 1:
+            # KL divergence, the α → 1 limit.
+            values[index] = epsilon + math.expm1(-epsilon)
+        elif a < 1.1:
+            c = math.expm1(epsilon * (1 - 2 * a)) / (2 * a - 1)
+            v = -c * (a - 1)
+            values[index] = epsilon + c * math.fsum(v ** (k - 1) / k for k in range(1, 100))
+        else:
+            values[index] = epsilon + math.log1p(
+                (a - 1) * math.expm1(epsilon * (1 - 2 * a)) / (2 * a - 1)
+            ) / (a - 1)
+    return values
+
+
 def _conversion_inputs(rdp: npt.ArrayLike, orders: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     alphas = _check_orders(orders)
     curve = _as_float_array("rdp", rdp)
@@ -661,6 +701,7 @@ __all__ = [
     "epsilon_from_rdp",
     "log_a_subsampled_gaussian",
     "rdp_grid_epsilon",
+    "rdp_laplace",
     "rdp_of_schedule",
     "rdp_subsampled_gaussian",
 ]

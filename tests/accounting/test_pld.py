@@ -104,3 +104,14 @@ def test_mixed_discretisations_are_refused() -> None:
     b = pld.mechanism_pld(Gaussian(noise_multiplier=2.0), 2e-4).remove
     with pytest.raises(ValueError, match="discretisation"):
         pld.compose_direction([(a, 1), (b, 1)])
+
+
+def test_fft_lengths_are_scipys_real_fast_lengths() -> None:
+    # The engine uses numpy.fft (cheaper to import); its window must stay the 5-smooth length
+    # scipy.fft.next_fast_len(real=True) chose, so composed PMFs are unchanged.
+    from scipy import fft
+
+    targets = [*range(1, 3000), 99_991, 123_457, 1_000_003, 7_777_777]
+    assert [pld.next_fast_len(t) for t in targets] == [
+        fft.next_fast_len(t, real=True) for t in targets
+    ]
