@@ -29,7 +29,8 @@ both directions are composed and the larger δ (or ε) is reported.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -72,9 +73,10 @@ class DirectionPld:
         mean = float((probs * losses).sum() / mass) if mass > 0 else 0.0
         var = float((probs * (losses - mean) ** 2).sum() / mass) if mass > 0 else 0.0
         ts = np.concatenate([_CHERNOFF_T, -_CHERNOFF_T])
-        with np.errstate(divide="ignore"):
-            log_p = np.log(probs)
-        log_mgf = np.array([_logsumexp(log_p + t * losses) for t in ts])
+        # Bins without mass add e^{-inf} = 0: leaving them out gives the same sums, faster.
+        held = probs > 0
+        log_p, held_losses = np.log(probs[held]), losses[held]
+        log_mgf = np.array([_logsumexp(log_p + t * held_losses) for t in ts])
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "var", var)
         object.__setattr__(self, "log_mgf", log_mgf)
@@ -421,7 +423,7 @@ def epsilon(components: Sequence[tuple[MechanismPld, int]], delta: float) -> flo
         return 0.0
     if any(m.non_private for m, _ in components):
         return math.inf
-    return max(compose_direction(parts).epsilon(delta) for parts in _by_direction(components))
+    return max(_each_direction(components, lambda composed: composed.epsilon(delta)))
 
 
 def delta(components: Sequence[tuple[MechanismPld, int]], epsilon_: float) -> float:
@@ -430,7 +432,20 @@ def delta(components: Sequence[tuple[MechanismPld, int]], epsilon_: float) -> fl
         return 0.0
     if any(m.non_private for m, _ in components):
         return 1.0
-    return max(compose_direction(parts).delta(epsilon_) for parts in _by_direction(components))
+    return max(_each_direction(components, lambda composed: composed.delta(epsilon_)))
+
+
+def _each_direction(
+    components: Sequence[tuple[MechanismPld, int]], question: Callable[[ComposedDirection], float]
+) -> list[float]:
+    """``question`` of each direction's composition. The two directions of a subsampled
+    release are independent transforms: composed on two threads (numpy's FFTs and complex
+    powers release the GIL), so the gate's largest composition takes half the wall time."""
+    directions = _by_direction(components)
+    if len(directions) == 1:
+        return [question(compose_direction(directions[0]))]
+    with ThreadPoolExecutor(max_workers=len(directions)) as pool:
+        return list(pool.map(lambda parts: question(compose_direction(parts)), directions))
 
 
 def epsilon_curve(mechanism: MechanismPld, counts: Sequence[int], delta: float) -> FloatArray:
