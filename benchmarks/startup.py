@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate import POLICY, build_ledger  # the gate benchmark's realistic 1,000-entry ledger
+from gate import POLICY, Timing, build_ledger  # the gate benchmark's 1,000-entry ledger
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,6 @@ class Command:
     """Seconds of median wall time the issue allows."""
     beyond_interpreter: bool = False
     """The target counts the time beyond ``python -c pass``."""
-
-
-@dataclass(frozen=True)
-class Timing:
-    command: Command
-    seconds: list[float]
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
 
 
 def log(message: str) -> None:
@@ -104,7 +90,7 @@ def commands(folder: Path, entries: int) -> list[Command]:
     ]
 
 
-def time_command(command: Command, runs: int, folder: Path) -> Timing:
+def time_command(command: Command, runs: int, folder: Path) -> tuple[Command, Timing]:
     seconds = []
     for run in range(runs + 1):
         start = time.perf_counter()
@@ -117,7 +103,7 @@ def time_command(command: Command, runs: int, folder: Path) -> Timing:
         if run > 0:
             seconds.append(elapsed)
     log(f"  {command.label}: median {statistics.median(seconds):.3f} s")
-    return Timing(command, seconds)
+    return command, Timing(command.label, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,23 +116,23 @@ def main(argv: list[str] | None = None) -> int:
         timings = [time_command(c, args.runs, folder) for c in commands(folder, args.entries)]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    floor = timings[0].median
+    floor = timings[0][1].median
     print(f"\ncommand{'':30}best     median   beyond python   × python   ({args.runs} runs)")
-    for t in timings:
+    for _, t in timings:
         print(
-            f"{t.command.label:37}{t.best:6.3f}s  {t.median:6.3f}s  {t.median - floor:+8.3f}s"
+            f"{t.label:37}{t.best:6.3f}s  {t.median:6.3f}s  {t.median - floor:+8.3f}s"
             f"     {t.median / floor:7.1f}x"
         )
     print()
-    for t in timings:
-        if t.command.target is None:
+    for command, t in timings:
+        if command.target is None:
             continue
-        measured = t.median - floor if t.command.beyond_interpreter else t.median
-        what = "beyond the interpreter" if t.command.beyond_interpreter else "wall"
-        verdict = "PASS" if measured <= t.command.target else "MISS"
+        measured = t.median - floor if command.beyond_interpreter else t.median
+        what = "beyond the interpreter" if command.beyond_interpreter else "wall"
+        verdict = "PASS" if measured <= command.target else "MISS"
         print(
-            f"{verdict}  {t.command.label}: {measured:.3f} s {what} (median)"
-            f" against ≤ {t.command.target:g} s"
+            f"{verdict}  {command.label}: {measured:.3f} s {what} (median)"
+            f" against ≤ {command.target:g} s"
         )
     return 0
 

@@ -16,25 +16,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise InputError(str(path), None, f"folder {path.parent} does not exist")
     if path.is_dir():
         raise InputError(str(path), None, "is a folder; expected a file path")
+    tmp = _temporary_copy(path, data, 0o666)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        tmp.replace(path)
     except OSError as error:
         raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(tmp).chmod(0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def create_new(path: Path, data: bytes, *, mode: int = 0o666) -> None:
@@ -46,10 +34,25 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o666) -> None:
         raise InputError(str(path), None, f"folder {path.parent} does not exist")
     if path.exists() or path.is_symlink():
         raise InputError(str(path), None, "already exists; refusing to overwrite it")
+    tmp = _temporary_copy(path, data, mode)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.link(tmp, path)
+    except FileExistsError:
+        raise InputError(str(path), None, "already exists; refusing to overwrite it") from None
     except OSError as error:
         raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _temporary_copy(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a new temporary file beside ``path`` (same file system, so it can be renamed
+    or linked into place), with ``mode`` less the umask, flushed to disk; removed on failure."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
+    tmp = Path(name)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -58,13 +61,13 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o666) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(tmp, path)
-    except FileExistsError:
-        raise InputError(str(path), None, "already exists; refusing to overwrite it") from None
     except OSError as error:
+        tmp.unlink(missing_ok=True)
         raise InputError(str(path), None, f"cannot write: {_reason(error)}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _reason(error: BaseException) -> str:
