@@ -51,7 +51,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +59,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from privaudit.errors import InputError, LedgerIntegrityError, describe_value, location
+from privaudit.errors import (
+    BudgetExceededError,
+    InputError,
+    LedgerIntegrityError,
+    describe_value,
+    location,
+)
 from privaudit.jsontext import DuplicateKeyError, unique_keys
 from privaudit.mechanisms import Mechanism, mechanism_to_json, parse_mechanism
 
@@ -296,11 +302,20 @@ class NewEntry:
     time: datetime | str | None = None
 
 
+Admit = Callable[["Ledger", tuple["LedgerEntry", ...]], str | None]
+"""Asked, under the store's lock or in its transaction, whether ``new`` entries may be appended
+to the verified ``ledger``: ``None`` admits them, a text refuses them and says why."""
+
+
 def append_entries(
-    path: str | os.PathLike[str], new: Sequence[NewEntry]
+    path: str | os.PathLike[str], new: Sequence[NewEntry], *, admit: Admit | None = None
 ) -> tuple[LedgerEntry, ...]:
     """Append several releases at once, all or none: every one is validated first, then all
-    lines go to the file in one write under one lock (see :func:`append_entry`)."""
+    lines go to the file in one write under one lock (see :func:`append_entry`).
+
+    With ``admit``, the entries are appended only if ``admit(ledger, entries)`` returns None,
+    asked under the same exclusive lock as the write, so no other writer can append between the
+    question and the answer; a refusal raises :class:`BudgetExceededError` and writes nothing."""
     file = Path(path)
     source = str(path)
     bodies = [
@@ -334,6 +349,7 @@ def append_entries(
         # entry is never chained onto a ledger that was tampered with or cut short.
         data = _read_all(fd, source)
         entries, head, _ = _verify(data, source, _file_key(fd))
+        head_before = head
         seq = entries[-1].seq + 1 if entries else 1
         lines: list[bytes] = []
         written: list[LedgerEntry] = []
@@ -346,12 +362,20 @@ def append_entries(
             lines.append(line)
             head = obj["hash"]
             seq += 1
+        if admit is not None:
+            refusal = admit(Ledger(file, entries, head_before, _sha256_hex(data)), tuple(written))
+            if refusal is not None:
+                raise BudgetExceededError(f"{source}: {refusal}; nothing was written")
         _write_line(fd, b"".join(lines), len(data), source)
         if not data:
             _fsync_folder(file.parent)  # a new file: make its directory entry durable too
     finally:
         os.close(fd)  # closing releases the lock
     return tuple(written)
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- validation --------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "policy": frozenset({"errors", "jsontext", "files"}),
     "ledger": frozenset({"errors", "jsontext", "files", "mechanisms"}),
     "seals": frozenset({"errors", "jsontext", "files", "ledger"}),
+    "stores": frozenset({"errors", "jsontext", "files", "mechanisms", "ledger"}),
     "accounting": FOUNDATION | {"mechanisms"},
     "assess": DOMAIN | {"accounting"},
     "change": DOMAIN | {"accounting", "assess"},
@@ -56,10 +57,21 @@ ALLOWED: dict[str, frozenset[str]] = {
     "scenarios": DOMAIN
     | {"accounting", "assess", "gate", "records", "report", "data", "train", "federated", "audit"},
     "integrations": DOMAIN
-    | {"accounting", "assess", "budget", "imports", "records", "data", "train", "federated"},
+    | {
+        "accounting",
+        "assess",
+        "budget",
+        "imports",
+        "records",
+        "data",
+        "train",
+        "federated",
+        "stores",
+    },
     "cli": DOMAIN
     | {
         "seals",
+        "stores",
         "accounting",
         "assess",
         "budget",
