@@ -184,12 +184,15 @@ def assess(
     policy_path: str | Path | None = None,
     delta: float | None = None,
     epsilon: float | None = None,
+    source: str | None = None,
 ) -> Assessment:
     """Account every dataset of ``ledger`` and judge it against ``policy`` (if given).
 
     ``delta`` overrides the tiers' δ (and is required in spirit when there is no policy; it
     defaults to :data:`DEFAULT_DELTA`). With ``epsilon``, each dataset also reports δ at that ε
-    (the maximum over its partitions, as for ε).
+    (the maximum over its partitions, as for ε). ``source`` names the ledger in the assessment
+    (a store's name: a database URL without its password, which ``ledger.path`` would mangle);
+    by default its path.
     """
     by_dataset: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in ledger.entries:
@@ -211,7 +214,7 @@ def assess(
     return Assessment(
         status=_worst(r.status for r in results),
         generated_at=_now(),
-        ledger=Source(path=str(ledger.path), sha256=ledger.sha256),
+        ledger=Source(path=source or str(ledger.path), sha256=ledger.sha256),
         ledger_entries=len(ledger.entries),
         ledger_head=ledger.head,
         policy=_source(policy_path),

@@ -79,6 +79,7 @@ __all__ = [
     "append_entry",
     "canonical_json",
     "entry_hash",
+    "entry_line",
     "parse_ledger",
     "read_ledger",
     "verify_ledger",
@@ -177,6 +178,25 @@ class LedgerEntry(BaseModel):
     def timestamp(self) -> datetime:
         """``time`` as an aware UTC datetime."""
         return datetime.fromisoformat(self.time).astimezone(UTC)
+
+
+def entry_line(entry: LedgerEntry) -> bytes:
+    """The canonical JSON line (with its ``\\n``) :func:`append_entries` wrote for ``entry``,
+    rebuilt from the model, so a ledger can move between stores byte for byte.
+
+    Raises :class:`InputError` when the rebuilt object does not hash to ``entry.hash``: an entry
+    written before its mechanism's schema grew a field serialises differently now, and a copy
+    must never write a line that would not verify."""
+    obj = {field: getattr(entry, field) for field in ENTRY_FIELDS}
+    obj["mechanism"] = mechanism_to_json(entry.mechanism)
+    if entry_hash(obj) != entry.hash:
+        raise InputError(
+            f"entry {entry.seq}",
+            None,
+            "its canonical line cannot be rebuilt from the entry (its hash differs); it was"
+            " written by a privaudit whose mechanism schema differs from this one",
+        )
+    return canonical_json(obj) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,25 @@ concurrent writers on any number of machines cannot together overrun a budget.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from privaudit.ledger import Admit, Ledger, LedgerEntry, NewEntry, append_entries, read_ledger
+from privaudit.errors import InputError
+from privaudit.ledger import (
+    GENESIS,
+    Admit,
+    Ledger,
+    LedgerEntry,
+    NewEntry,
+    append_entries,
+    entry_line,
+    read_ledger,
+)
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -45,6 +58,16 @@ class LedgerStore(Protocol):
         BudgetExceededError, nothing written)."""
         ...
 
+    def append_verbatim(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write already-chained ``entries`` (another store's, verified) exactly as they are:
+        the same seq, prev and hash, and the canonical line of each
+        (:func:`~privaudit.ledger.entry_line`) byte for byte, so a copy verifies and hashes
+        like its source. All or nothing, and only into an empty store: when it already holds
+        an entry, raise :class:`~privaudit.errors.InputError` (exit 2) and write nothing. The
+        entries must form a whole chain from the first (seq 1, prev 64 zeros); a gap or a
+        broken link is an InputError too, raised before anything is written."""
+        ...
+
 
 @dataclass(frozen=True)
 class FileStore:
@@ -63,3 +86,52 @@ class FileStore:
         self, new: Sequence[NewEntry], *, admit: Admit | None = None
     ) -> tuple[LedgerEntry, ...]:
         return append_entries(self.path, new, admit=admit)
+
+    def append_verbatim(self, entries: Sequence[LedgerEntry]) -> None:
+        data = b"".join(verbatim_lines(entries, self.name))
+        if not data:
+            return
+        source = self.name
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise InputError(source, None, f"cannot open the ledger: {error.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError(source, None, "is not a regular file; expected a ledger file")
+            # Under the append lock: no writer can add a first entry between the check and ours.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size:
+                raise InputError(
+                    source, None, "is not empty; a copy goes only into a new or empty ledger"
+                )
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(0, f"only {written} of {len(data)} bytes were written")
+                os.fsync(fd)
+            except OSError as error:
+                os.ftruncate(fd, 0)  # it was empty: leave it so, never half a copy
+                raise InputError(
+                    source, None, f"could not write the copy: {error.strerror}; nothing was kept"
+                ) from None
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def verbatim_lines(entries: Sequence[LedgerEntry], source: str) -> list[bytes]:
+    """The canonical lines of ``entries`` after checking that they are one whole chain from the
+    first entry; what every store's ``append_verbatim`` writes."""
+    lines: list[bytes] = []
+    head = GENESIS
+    for number, entry in enumerate(entries, start=1):
+        if entry.seq != number or entry.prev != head:
+            raise InputError(
+                source,
+                None,
+                f"the entries to copy are not one chain: entry {entry.seq} at position {number}"
+                " does not follow the one before it; nothing was written",
+            )
+        lines.append(entry_line(entry))
+        head = entry.hash
+    return lines

@@ -45,6 +45,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "accounting": FOUNDATION | {"mechanisms"},
     "assess": DOMAIN | {"accounting"},
     "change": DOMAIN | {"accounting", "assess"},
+    "charge": DOMAIN | {"accounting", "assess"},
     "gate": DOMAIN | {"accounting", "assess", "change"},
     "records": FOUNDATION | {"mechanisms"},
     "budget": DOMAIN | {"accounting"},
@@ -67,6 +68,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "train",
         "federated",
         "stores",
+        "charge",
     },
     "cli": DOMAIN
     | {
@@ -77,6 +79,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "budget",
         "imports",
         "change",
+        "charge",
         "gate",
         "records",
         "report",

@@ -43,7 +43,12 @@ FormatOption = Annotated[
     SummaryFormat, typer.Option("--format", help="text for people, json for scripts (stdout).")
 ]
 LedgerArgument = Annotated[
-    Path, typer.Argument(help="Ledger file (JSON Lines).", show_default=False)
+    str,
+    typer.Argument(
+        metavar="LEDGER",
+        help="Ledger file (JSON Lines) or postgresql:// URL",
+        show_default=False,
+    ),
 ]
 PolicyOption = Annotated[Path, typer.Option(help="Policy file with the tiers' limits.")]
 ExpectHeadOption = Annotated[

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from privaudit.cli.base import Base
     from privaudit.ledger import Ledger
     from privaudit.seals import TrustedKey
+    from privaudit.stores import LedgerStore
 
 # The accountant (numpy, scipy, pydantic models) loads inside the commands: `privaudit --help`
 # and every other command start without it.
@@ -128,7 +129,7 @@ class _Anchors:
 
 
 def _gate(
-    ledger_path: Path,
+    ledger_text: str,
     policy_path: Path | None,
     delta: float | None,
     output_format: OutputFormat,
@@ -139,17 +140,28 @@ def _gate(
     writes: list[str] | None = None,
     anchors: _Anchors | None = None,
 ) -> NoReturn:
+    from privaudit.cli.stores import display_name, local_path, open_store
+
+    # Every option is checked before a database is connected to or a ledger read.
+    ledger_path = local_path(ledger_text)
+    name = str(ledger_path) if ledger_path is not None else display_name(ledger_text)
     _check_options(ledger_path, policy_path, delta, epsilon, output)
+    anchors = anchors or _Anchors()
+    if anchors.trusted and ledger_path is None:
+        raise InputError(
+            name, None, "is a database ledger; --trusted-key checks LEDGER.seals beside a file"
+        )
     # The base is read before any accounting: a base that cannot be used is a usage error.
-    old = _read_base(base, ledger_path)
+    old = _read_base(base, ledger_path, name)
     targets = _write_targets(writes or [], ledger_path, policy_path, old, output)
-    result = _assessment(ledger_path, policy_path, delta, epsilon, anchors or _Anchors())
-    result, change = _against_base(result, old, ledger_path, policy_path, delta)
+    store = open_store(ledger_text)
+    result = _assessment(store, policy_path, delta, epsilon, anchors)
+    result, change = _against_base(result, old, store, policy_path, delta)
     _deliver(result, output_format, output, change, targets)
 
 
 def _check_options(
-    ledger_path: Path,
+    ledger_path: Path | None,
     policy_path: Path | None,
     delta: float | None,
     epsilon: float | None,
@@ -167,7 +179,7 @@ def _check_options(
 
 
 def _assessment(
-    ledger_path: Path,
+    store: LedgerStore,
     policy_path: Path | None,
     delta: float | None,
     epsilon: float | None,
@@ -175,21 +187,27 @@ def _assessment(
 ) -> Assessment:
     """The verdict on the ledger; a broken hash chain is a failing verdict, not a usage error."""
     from privaudit.assess import assess, broken_ledger_assessment
+    from privaudit.cli.stores import file_path
     from privaudit.errors import LedgerIntegrityError
-    from privaudit.ledger import read_ledger
     from privaudit.policy import load_policy
 
     policy = load_policy(policy_path) if policy_path is not None else None
     try:
-        ledger = read_ledger(ledger_path)
+        ledger = store.read()
     except LedgerIntegrityError as broken:
         sys.stderr.write(f"privaudit: {broken}\n")
-        return broken_ledger_assessment(ledger_path, str(broken), policy_path=policy_path)
-    result = assess(ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon)
-    return _with_anchors(_with_journals(result, ledger_path), ledger, anchors)
+        return broken_ledger_assessment(store.name, str(broken), policy_path=policy_path)
+    result = assess(
+        ledger, policy, policy_path=policy_path, delta=delta, epsilon=epsilon, source=store.name
+    )
+    ledger_path = file_path(store)
+    if ledger_path is not None:
+        # Crash journals live beside a ledger file; a database has none.
+        result = _with_journals(result, ledger_path)
+    return _with_anchors(result, ledger, anchors, store.name)
 
 
-def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors) -> Assessment:
+def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors, name: str) -> Assessment:
     """An expected head and signed seals, checked against the (intact) ledger: a ledger cut
     below either fails the gate in every output format, as a broken chain does."""
     if anchors.expected_head is None and not anchors.trusted:
@@ -210,7 +228,7 @@ def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors) -> Asse
                 Finding(
                     code="ledger_head_expected",
                     severity=Severity.INFO,
-                    message=f"{ledger.path}: ends at the expected head {anchors.expected_head}",
+                    message=f"{name}: ends at the expected head {anchors.expected_head}",
                 )
             )
         if seals:
@@ -220,7 +238,7 @@ def _with_anchors(result: Assessment, ledger: Ledger, anchors: _Anchors) -> Asse
                     code="ledger_sealed",
                     severity=Severity.INFO,
                     message=(
-                        f"{ledger.path}: {len(seals)} seal(s) signed by trusted keys, all"
+                        f"{name}: {len(seals)} seal(s) signed by trusted keys, all"
                         f" matching the ledger; newest: {newest.describe()}"
                     ),
                 )
@@ -302,18 +320,28 @@ def _deliver(
 # --- the diff-aware gate (--base) and several outputs of one run (--write) ---------------------
 
 
-def _read_base(value: str | None, ledger_path: Path) -> Base | None:
+def _read_base(value: str | None, ledger_path: Path | None, name: str) -> Base | None:
     if value is None:
         return None
-    from privaudit.cli.base import read_base
+    from privaudit.cli.base import GIT_PREFIX, OPTION, read_base
 
+    if ledger_path is None:
+        if value.startswith(GIT_PREFIX):
+            # A database is in no git repository: its history is its own table.
+            raise InputError(
+                OPTION,
+                value,
+                f"{name} is a database ledger, in no git repository; compare it with a file"
+                " (e.g. a `privaudit ledger copy` export)",
+            )
+        ledger_path = Path(name)  # only a file base is read; git is never asked
     return read_base(value, ledger_path)
 
 
 def _against_base(
     result: Assessment,
     base: Base | None,
-    ledger_path: Path,
+    store: LedgerStore,
     policy_path: Path | None,
     delta: float | None,
 ) -> tuple[Assessment, Change | None]:
@@ -322,13 +350,12 @@ def _against_base(
     if base is None or result.ledger_head is None:
         return result, None  # no base, or a broken chain: no entry of the ledger is trusted
     from privaudit.change import compare, with_change
-    from privaudit.ledger import read_ledger
     from privaudit.policy import load_policy
 
-    ledger = read_ledger(ledger_path)  # verified again; the reader caches the verified prefix
+    ledger = store.read()  # verified again; the file reader caches the verified prefix
     if ledger.head != result.ledger_head:
         # Appended to between the two reads: the comparison would not be of the gated ledger.
-        raise InputError(str(ledger_path), None, "changed while being checked; run the check again")
+        raise InputError(store.name, None, "changed while being checked; run the check again")
     policy = load_policy(policy_path) if policy_path is not None else None
     change = compare(
         base.ledger,
@@ -344,7 +371,7 @@ def _against_base(
 
 def _write_targets(
     values: list[str],
-    ledger_path: Path,
+    ledger_path: Path | None,
     policy_path: Path | None,
     base: Base | None,
     output: Path | None,

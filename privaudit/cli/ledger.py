@@ -1,6 +1,7 @@
-"""``privaudit ledger add|verify|keygen|seal|import|recover``: append releases to a hash-chained
-ledger, verify it (and its anchors: an expected head, signed seals), seal its head, import other
-frameworks' records into it and recover crashed runs' steps."""
+"""``privaudit ledger add|charge|verify|copy|keygen|seal|import|recover``: append releases to a
+hash-chained ledger (a file or a database), charge one only if it fits the policy, verify a
+ledger (and its anchors: an expected head, signed seals), copy it between stores, seal its head,
+import other frameworks' records into it and recover crashed runs' steps."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from privaudit.cli.app import (
 )
 from privaudit.cli.inputs import json_object, options_named, read_argument
 from privaudit.cli.present import emit, emit_json
+from privaudit.cli.stores import display_name, file_only, local_path, open_store
+from privaudit.errors import InputError
 from privaudit.imports.common import Format
-from privaudit.ledger import append_entries, append_entry, read_ledger
-from privaudit.mechanisms import mechanism_from_json_text, mechanism_to_json
+from privaudit.ledger import LedgerEntry, NewEntry
+from privaudit.mechanisms import Mechanism, mechanism_from_json_text, mechanism_to_json
 from privaudit.policy import load_policy
 from privaudit.rounding import number, up
 
@@ -32,66 +35,147 @@ if TYPE_CHECKING:
 # privaudit.assess (and with it the accountant) loads inside the commands that account.
 
 ledger_app = typer.Typer(
-    help="Append to, verify, seal, import into and recover hash-chained privacy ledgers.",
+    help="Append to, charge, verify, copy, seal, import into and recover hash-chained privacy"
+    " ledgers (files or postgresql:// databases).",
     no_args_is_help=True,
 )
+
+
+MechanismOption = Annotated[
+    str,
+    typer.Option(
+        help='Mechanism JSON, e.g. \'{"type": "gaussian", "noise_multiplier": 2}\', or @FILE.'
+    ),
+]
+PartitionOption = Annotated[
+    str | None, typer.Option(help="Disjoint part of the dataset (e.g. an FL silo).")
+]
+RunOption = Annotated[str | None, typer.Option(help="Training run name.")]
+PrivacyUnitOption = Annotated[
+    str | None, typer.Option(help="What one record protects: example, user, client...")
+]
+MetaOption = Annotated[
+    str | None, typer.Option(help="Free-form JSON object stored with the entry.")
+]
 
 
 @ledger_app.command("add")
 def ledger_add(
     ledger: LedgerArgument,
     dataset: Annotated[str, typer.Option(help="Dataset id, as in the policy.")],
-    mechanism: Annotated[
-        str,
-        typer.Option(
-            help='Mechanism JSON, e.g. \'{"type": "gaussian", "noise_multiplier": 2}\', or @FILE.'
-        ),
-    ],
-    partition: Annotated[
-        str | None, typer.Option(help="Disjoint part of the dataset (e.g. an FL silo).")
-    ] = None,
-    run: Annotated[str | None, typer.Option(help="Training run name.")] = None,
-    privacy_unit: Annotated[
-        str | None, typer.Option(help="What one record protects: example, user, client...")
-    ] = None,
-    meta: Annotated[
-        str | None, typer.Option(help="Free-form JSON object stored with the entry.")
-    ] = None,
+    mechanism: MechanismOption,
+    partition: PartitionOption = None,
+    run: RunOption = None,
+    privacy_unit: PrivacyUnitOption = None,
+    meta: MetaOption = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Append one release to LEDGER (created if missing); atomic, durable, hash-chained."""
+    new = _new_entry(dataset, mechanism, partition, run, privacy_unit, meta)
+    store = open_store(ledger)
+    with options_named():
+        [entry] = store.append([new])
+    if output_format is SummaryFormat.JSON:
+        emit_json(_entry_json(entry))
+        return
+    emit(
+        f"{store.name}: appended entry {entry.seq} ({entry.mechanism.describe()}),"
+        f" hash {entry.hash[:16]}"
+    )
+
+
+@ledger_app.command("charge")
+def ledger_charge(
+    ledger: LedgerArgument,
+    policy: Annotated[Path, typer.Option(help="Policy file with the tiers' limits.")],
+    dataset: Annotated[str, typer.Option(help="Dataset id, as in the policy.")],
+    mechanism: MechanismOption,
+    partition: PartitionOption = None,
+    run: RunOption = None,
+    privacy_unit: PrivacyUnitOption = None,
+    meta: MetaOption = None,
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Append one release to LEDGER only if the dataset still passes POLICY with it, asked
+    under the append's lock (a database: in its transaction), so concurrent jobs cannot
+    together overrun a budget; exit 1, nothing written, when it does not fit."""
+    from privaudit.charge import PolicyAdmission
+    from privaudit.errors import BudgetExceededError
+
+    # Bad input is exit 2 before the ledger is opened: the policy, the mechanism, the entry.
+    loaded = load_policy(policy)
+    new = _new_entry(dataset, mechanism, partition, run, privacy_unit, meta)
+    admission = PolicyAdmission(loaded)
+    store = open_store(ledger)
+    try:
+        with options_named():
+            [entry] = store.append([new], admit=admission)
+    except BudgetExceededError as refused:
+        said = str(refused)
+        if "nothing was written" not in said:
+            raise BudgetExceededError(f"{said}; nothing was written") from None
+        raise
+    [verdict] = [d for d in admission.datasets if d.dataset == entry.dataset]
+    if output_format is SummaryFormat.JSON:
+        emit_json(
+            {
+                "ledger": store.name,
+                "entry": _entry_json(entry),
+                "dataset": verdict.dataset,
+                "epsilon_after": verdict.epsilon,
+                "delta": verdict.delta,
+                "limit_epsilon": verdict.limit_epsilon,
+                "status": verdict.status.value,
+            }
+        )
+        return
+    emit(
+        f"{store.name}: charged entry {entry.seq} ({entry.mechanism.describe()}), hash"
+        f" {entry.hash[:16]}; dataset {verdict.dataset!r} now at ε = {up(verdict.epsilon)}"
+        f" at δ = {number(verdict.delta)}, limit ε ≤ {number(verdict.limit_epsilon)}"
+        f" ({verdict.status.value})"
+    )
+
+
+def _new_entry(
+    dataset: str,
+    mechanism: str,
+    partition: str | None,
+    run: str | None,
+    privacy_unit: str | None,
+    meta: str | None,
+) -> NewEntry:
+    """The entry the options describe. Its fields are validated by the store's append before
+    the ledger is read (exit 2 naming the option), the mechanism and meta JSON here."""
     text, source = read_argument(mechanism, "--mechanism")
-    parsed = mechanism_from_json_text(text, source)
+    parsed: Mechanism = mechanism_from_json_text(text, source)
     meta_data = None
     if meta is not None:
         meta_text, meta_source = read_argument(meta, "--meta")
         meta_data = json_object(meta_text, meta_source)
-    with options_named():
-        entry = append_entry(
-            ledger,
-            dataset=dataset,
-            mechanism=parsed,
-            partition=partition,
-            privacy_unit=privacy_unit,
-            run=run,
-            meta=meta_data,
-        )
-    if output_format is SummaryFormat.JSON:
-        emit_json(entry.model_dump(mode="json") | {"mechanism": mechanism_to_json(entry.mechanism)})
-        return
-    emit(
-        f"{ledger}: appended entry {entry.seq} ({entry.mechanism.describe()}),"
-        f" hash {entry.hash[:16]}"
+    new = NewEntry(
+        dataset=dataset,
+        mechanism=parsed,
+        partition=partition,
+        privacy_unit=privacy_unit,
+        run=run,
+        meta=meta_data,
     )
+    return new
+
+
+def _entry_json(entry: LedgerEntry) -> dict[str, object]:
+    return entry.model_dump(mode="json") | {"mechanism": mechanism_to_json(entry.mechanism)}
 
 
 @ledger_app.command("verify")
 def ledger_verify(
     ledgers: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             metavar="LEDGER...",
-            help="Ledger file(s) (JSON Lines); a pre-commit hook passes every staged one.",
+            help="Ledger file(s) (JSON Lines) or postgresql:// URL(s); a pre-commit hook passes"
+            " every staged one.",
             show_default=False,
         ),
     ],
@@ -101,7 +185,7 @@ def ledger_verify(
 ) -> None:
     """Verify each LEDGER's hash chain; exit 1 naming the first edited, deleted, reordered or
     truncated line. --expect-head and --trusted-key also catch entries cut off the end."""
-    from privaudit.errors import InputError, PrivauditError
+    from privaudit.errors import PrivauditError
     from privaudit.seals import load_trusted_keys, parse_head
 
     # Bad options are exit 2 before any ledger is read.
@@ -111,6 +195,15 @@ def ledger_verify(
         )
     expected = None if expect_head is None else parse_head(expect_head)
     keys = load_trusted_keys(trusted_key or [])
+    if keys:
+        # Seals live in LEDGER.seals beside a file; refuse a database before reading anything.
+        for ledger in ledgers:
+            if local_path(ledger) is None:
+                raise InputError(
+                    display_name(ledger),
+                    None,
+                    "is a database ledger; --trusted-key checks LEDGER.seals beside a file",
+                )
     if len(ledgers) == 1:
         _verify_one(ledgers[0], expected, keys, output_format)
         return
@@ -131,7 +224,7 @@ def ledger_verify(
 
 
 def _verify_one(
-    ledger: Path,
+    ledger: str,
     expected: str | None,
     keys: tuple[TrustedKey, ...],
     output_format: SummaryFormat,
@@ -142,14 +235,16 @@ def _verify_one(
     verified unless ``quiet``, and return it (the JSON object, with its text under "text")."""
     from privaudit.seals import check_anchors, seals_path
 
-    verified = read_ledger(ledger)
+    store = open_store(ledger)
+    verified = store.read()
+    path = local_path(ledger)
     seals, problems = check_anchors(verified, expected_head=expected, trusted=keys)
     if problems:
         raise problems[0]
     newest = max(seals, key=lambda seal: (seal.entries, seal.line)) if seals else None
     data: dict[str, object] = {
         "valid": True,
-        "ledger": str(ledger),
+        "ledger": store.name,
         "entries": len(verified.entries),
         "head": verified.head,
         "sha256": verified.sha256,
@@ -159,7 +254,9 @@ def _verify_one(
     if keys:
         data["seals"] = len(seals)
         data["newest_seal"] = None if newest is None else newest.to_json()
-    lines = [f"{ledger}: {len(verified.entries)} entries, hash chain intact, head {verified.head}"]
+    lines = [
+        f"{store.name}: {len(verified.entries)} entries, hash chain intact, head {verified.head}"
+    ]
     if expected is not None:
         lines.append("  ends at the expected head")
     if newest is not None:
@@ -168,14 +265,59 @@ def _verify_one(
             f" newest: line {newest.line}, {newest.entries} entries, head {newest.head},"
             f" sealed {newest.time} by key {newest.key}"
         )
-    elif seals_path(ledger).exists():
-        lines.append(f"  note: {seals_path(ledger)} was not checked; pass --trusted-key PUB")
+    elif path is not None and seals_path(path).exists():
+        lines.append(f"  note: {seals_path(path)} was not checked; pass --trusted-key PUB")
     if not quiet:
         if output_format is SummaryFormat.JSON:
             emit_json(data)
         else:
             emit("\n".join(lines))
     return data if output_format is SummaryFormat.JSON else {**data, "text": "\n".join(lines)}
+
+
+@ledger_app.command("copy")
+def ledger_copy(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SRC", help="Ledger to copy: a file or postgresql:// URL.", show_default=False
+        ),
+    ],
+    destination: Annotated[
+        str,
+        typer.Argument(
+            metavar="DST",
+            help="Where to copy it: a missing or empty file, or an empty database ledger.",
+            show_default=False,
+        ),
+    ],
+    output_format: FormatOption = SummaryFormat.TEXT,
+) -> None:
+    """Copy every entry of SRC, verified, to DST as it is: the same seq, prev, hash and
+    canonical line, so a database export verifies as a file ledger and a file moves into a
+    database. DST must be missing or empty (exit 2, nothing written, otherwise)."""
+    if source == destination:
+        raise InputError(destination, None, "is the source ledger; expected another one")
+    from_store = open_store(source)
+    to_store = open_store(destination)
+    if from_store.name == to_store.name:
+        raise InputError(to_store.name, None, "is the source ledger; expected another one")
+    ledger = from_store.read()
+    to_store.append_verbatim(ledger.entries)
+    if output_format is SummaryFormat.JSON:
+        emit_json(
+            {
+                "source": from_store.name,
+                "destination": to_store.name,
+                "entries": len(ledger.entries),
+                "head": ledger.head,
+            }
+        )
+        return
+    emit(
+        f"{from_store.name} -> {to_store.name}: copied {len(ledger.entries)} entries, hash chain"
+        f" intact, head {ledger.head}"
+    )
 
 
 @ledger_app.command("keygen")
@@ -222,14 +364,15 @@ def ledger_seal(
     LEDGER.seals; a broken ledger is refused and nothing is written."""
     from privaudit.seals import load_private_key, seal_ledger, seals_path
 
+    path = file_only(ledger, "seals are kept in LEDGER.seals beside a ledger file")
     private_key = load_private_key(key)
-    seal = seal_ledger(ledger, private_key)
+    seal = seal_ledger(path, private_key)
     if output_format is SummaryFormat.JSON:
-        emit_json({"seals": str(seals_path(ledger)), "line": seal.line, **seal.to_json()})
+        emit_json({"seals": str(seals_path(path)), "line": seal.line, **seal.to_json()})
         return
     emit(
-        f"{ledger}: sealed {seal.entries} entries, head {seal.head}, at {seal.time}"
-        f" with key {seal.key} ({seals_path(ledger)} line {seal.line})"
+        f"{path}: sealed {seal.entries} entries, head {seal.head}, at {seal.time}"
+        f" with key {seal.key} ({seals_path(path)} line {seal.line})"
     )
 
 
@@ -298,15 +441,16 @@ def ledger_import(
         partition=partition,
         privacy_unit=privacy_unit,
     )
+    store = open_store(ledger)
     with options_named():
-        written = append_entries(ledger, new)
+        written = store.append(new)
     shown_delta = imported.framework.delta or figure_delta
     ours = account(imported.mechanisms, shown_delta)
     figure = imported.framework
     if output_format is SummaryFormat.JSON:
         emit_json(
             {
-                "ledger": str(ledger),
+                "ledger": store.name,
                 "entries": [entry.seq for entry in written],
                 "framework": figure.to_meta("import", figure.epsilon),
                 "privaudit": {
@@ -320,7 +464,7 @@ def ledger_import(
         return
     seqs = f"{written[0].seq}" if len(written) == 1 else f"{written[0].seq}-{written[-1].seq}"
     lines = [
-        f"{ledger}: imported {len(written)} entr{'y' if len(written) == 1 else 'ies'} ({seqs})"
+        f"{store.name}: imported {len(written)} entr{'y' if len(written) == 1 else 'ies'} ({seqs})"
         f" from {source_format.value} file {file} for dataset {dataset!r}"
     ]
     framework_eps = "not known" if figure.epsilon is None else f"ε = {up(figure.epsilon)}"
@@ -351,19 +495,23 @@ def ledger_recover(
     (LEDGER.pending/); journals of runs still training are left alone."""
     from privaudit.budget.journal import pending_runs, recover
 
-    written = recover(ledger)
-    live = [run for run in pending_runs(ledger) if run.live]
+    path = file_only(
+        ledger,
+        "recover is for file ledgers (crash journals are kept in LEDGER.pending/ beside a file)",
+    )
+    written = recover(path)
+    live = [run for run in pending_runs(path) if run.live]
     if output_format is SummaryFormat.JSON:
         emit_json(
             {
-                "ledger": str(ledger),
+                "ledger": str(path),
                 "recovered": [entry.seq for entry in written],
                 "live": [{"run": run.run, "steps": run.steps} for run in live],
             }
         )
         return
     lines = [
-        f"{ledger}: recovered {len(written)} entr{'y' if len(written) == 1 else 'ies'}"
+        f"{path}: recovered {len(written)} entr{'y' if len(written) == 1 else 'ies'}"
         " from crash journals"
         + ("" if not written else f" ({', '.join(str(entry.seq) for entry in written)})")
     ]

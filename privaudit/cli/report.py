@@ -16,6 +16,10 @@ from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
 
 if TYPE_CHECKING:
     from privaudit.report.model import Report
+    from privaudit.stores import LedgerStore
+
+EXPORTED_LEDGER = "ledger.jsonl"
+"""Where the report of a database ledger finds the ledger it attaches, in its output folder."""
 
 
 def report_command(
@@ -38,13 +42,20 @@ def report_command(
 ) -> None:
     """Write the regulator-ready report: self-contained HTML and PDF/A-3 with the evidence
     attached. Exits 1 when the verdict is fail (the report is written all the same)."""
+    from privaudit.cli.stores import local_path, open_store
     from privaudit.report.model import build_report
     from privaudit.report.render import write_report
 
     chosen = report_formats(formats)
-    _check_out(out, ledger, policy)
+    ledger_path = local_path(ledger)
+    _check_out(out, ledger_path, policy)
+    if ledger_path is None:
+        # The report attaches the ledger byte for byte: a database ledger is exported first, to
+        # a file in the output folder that verifies as a ledger of its own.
+        ledger_path = _export(open_store(ledger), out)
+        progress_line(f"exported the database ledger to {ledger_path}")
     report = build_report(
-        ledger, policy, runs=runs or [], review_id=review_id, progress=progress_line
+        ledger_path, policy, runs=runs or [], review_id=review_id, progress=progress_line
     )
     written = write_report(report, out, chosen, progress=progress_line)
     status = report.assessment.status.value
@@ -57,11 +68,23 @@ def report_command(
     raise typer.Exit(EXIT_FAIL if status == "fail" else EXIT_OK)
 
 
-def _check_out(out: Path, ledger: Path, policy: Path) -> None:
+def _export(store: LedgerStore, out: Path) -> Path:
+    """``store``'s entries as a ledger file ``OUT/ledger.jsonl`` (canonical lines, verified)."""
+    from privaudit.files import atomic_write
+    from privaudit.ledger import entry_line
+
+    ledger = store.read()
+    out.mkdir(exist_ok=True)
+    path = out / EXPORTED_LEDGER
+    atomic_write(path, b"".join(entry_line(entry) for entry in ledger.entries))
+    return path
+
+
+def _check_out(out: Path, ledger: Path | None, policy: Path) -> None:
     """Refuse an output folder that would overwrite an input or cannot be made, before work."""
     for name in ("report.html", "report.pdf"):
         for label, path in (("ledger", ledger), ("policy", policy)):
-            if path.exists() and (out / name).resolve() == path.resolve():
+            if path is not None and path.exists() and (out / name).resolve() == path.resolve():
                 raise InputError(
                     str(out / name), None, f"is the {label} file; choose another --out"
                 )

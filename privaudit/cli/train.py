@@ -22,6 +22,7 @@ from privaudit.cli.inputs import (
     make_folder,
 )
 from privaudit.cli.present import emit, emit_json
+from privaudit.cli.stores import file_only
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.files import atomic_write
 from privaudit.policy import load_policy
@@ -49,7 +50,8 @@ def train_dpsgd_command(
     learning_rate: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     clip_norm: Annotated[float | None, typer.Option(help="Per-example clipping norm C.")] = None,
     ledger: Annotated[
-        Path | None, typer.Option(help="Ledger to append one entry per epoch.")
+        str | None,
+        typer.Option(help="Ledger file to append one entry per epoch (a file, not a database)."),
     ] = None,
     policy: Annotated[
         Path | None, typer.Option(help="Policy whose lifetime cap stops training before overrun.")
@@ -70,6 +72,13 @@ def train_dpsgd_command(
 
     check_positive("--target-epsilon", target_epsilon)
     check_delta(delta)
+    # A run journals its steps beside the ledger file (LEDGER.pending/); a URL is refused rather
+    # than taken for a file named "postgresql:".
+    ledger_path = (
+        None
+        if ledger is None
+        else file_only(ledger, "a run journals its steps beside a ledger file; pass a file")
+    )
     run_name = name or f"dpsgd-{data.value}-eps{target_epsilon:g}"
     settings = RunSettings(
         data=data.value,
@@ -81,7 +90,7 @@ def train_dpsgd_command(
         learning_rate=learning_rate,
         clip_norm=clip_norm,
         seed=seed,
-        ledger=ledger,
+        ledger=ledger_path,
         dataset_id=dataset_id,
         run_name=run_name,
         policy=load_policy(policy) if policy is not None else None,
