@@ -30,7 +30,7 @@ from privaudit.accounting import rdp as rdp_engine
 from privaudit.accounting.accountant import DEFAULT_RDP_ORDERS, Method, account, rdp_of
 from privaudit.accounting.dp_events import NeighbouringRelation, flatten, required_relation
 from privaudit.errors import BudgetExceededError, InputError
-from privaudit.ledger import read_ledger
+from privaudit.ledger import LedgerEntry, read_ledger
 from privaudit.mechanisms import Mechanism
 from privaudit.policy import AccountantName, Policy
 from privaudit.rounding import up
@@ -246,16 +246,27 @@ class BudgetGuard:
         cls, ledger: str | Path, limits: BudgetLimits, run: str | None = None
     ) -> BudgetGuard:
         """A guard over everything ``ledger`` (which may not exist yet) holds for the dataset."""
-        entries = [
-            e
-            for e in read_ledger(ledger, allow_missing=True).entries
-            if e.dataset == limits.dataset
-        ]
+        return cls.from_entries(
+            read_ledger(ledger, allow_missing=True).entries, limits, run, source=str(ledger)
+        )
+
+    @classmethod
+    def from_entries(
+        cls,
+        entries: Iterable[LedgerEntry],
+        limits: BudgetLimits,
+        run: str | None = None,
+        *,
+        source: str = "<ledger>",
+    ) -> BudgetGuard:
+        """A guard over the dataset's part of ``entries`` (a verified ledger a store is about
+        to append to: its admission asks the guard under the append's lock)."""
+        entries = [e for e in entries if e.dataset == limits.dataset]
         return cls(
             limits,
             [e.mechanism for e in entries],
             [e.mechanism for e in entries if run is not None and e.run == run],
-            source=str(ledger),
+            source=source,
         )
 
     @property
@@ -266,6 +277,16 @@ class BudgetGuard:
     def epsilon(self) -> float:
         """The dataset's certified ε with everything admitted so far (an exact composition)."""
         return self._dataset.epsilon()
+
+    def count_others(
+        self, history: Iterable[Mechanism], run_history: Iterable[Mechanism] = ()
+    ) -> None:
+        """Count releases other writers appended to the ledger since the guard read it (they
+        happened: nothing is refused); every later :meth:`charge` is judged with them."""
+        for cap, added in ((self._dataset, _counts(history)), (self._run, _counts(run_history))):
+            if cap is not None and added:
+                cap._commit(added)
+                cap.headroom.clear()  # searched without them
 
     def charge(self, released: Mechanism | Counter[Mechanism], what: str = "this release") -> None:
         """Admit ``released`` (a mechanism, or base releases with counts), or raise

@@ -14,7 +14,7 @@ from typing import Any
 
 from privaudit.accounting.dp_events import flatten
 from privaudit.budget.journal import Journal
-from privaudit.ledger import LedgerEntry, NewEntry, append_entries
+from privaudit.ledger import Admit, LedgerEntry, NewEntry, append_entries
 from privaudit.mechanisms import DpSgd, Mechanism, Sampling, mechanism_to_json
 
 
@@ -110,9 +110,12 @@ class StepRecorder:
         self._meta = meta
         self._write_journal()
 
-    def flush(self, meta: dict[str, Any] | None = None) -> list[LedgerEntry]:
+    def flush(
+        self, meta: dict[str, Any] | None = None, *, admit: Admit | None = None
+    ) -> list[LedgerEntry]:
         """Write every pending block as one entry; ``meta`` (e.g. the framework's ε now) is
-        merged into each entry's meta."""
+        merged into each entry's meta. ``admit`` is asked under the ledger's lock (see
+        :func:`~privaudit.ledger.append_entries`)."""
         if meta is not None:
             self._meta = {**self._meta, **meta}
         new = []
@@ -131,15 +134,17 @@ class StepRecorder:
                 )
             )
         # All blocks in one write; the journal is emptied only after they are in the ledger.
-        written = list(append_entries(self.ledger, new))
+        written = list(append_entries(self.ledger, new, admit=admit))
         self._blocks.clear()
         self._write_journal()
         self.entries += written
         return written
 
-    def close(self, meta: dict[str, Any] | None = None) -> list[LedgerEntry]:
+    def close(
+        self, meta: dict[str, Any] | None = None, *, admit: Admit | None = None
+    ) -> list[LedgerEntry]:
         """Flush, then remove the journal. Idempotent."""
-        written = self.flush(meta)
+        written = self.flush(meta, admit=admit)
         if self._journal is not None:
             self._journal.close()
             self._journal = None

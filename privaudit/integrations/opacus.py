@@ -56,6 +56,7 @@ from privaudit.budget.journal import recover
 from privaudit.budget.recorder import StepRecorder
 from privaudit.errors import BudgetExceededError, InputError
 from privaudit.imports.common import FrameworkFigure
+from privaudit.ledger import Ledger, LedgerEntry, read_ledger
 from privaudit.mechanisms import Sampling
 from privaudit.policy import Policy, load_policy
 
@@ -110,10 +111,12 @@ def attach(
         )
     sampling, how_sampled = sampling_of(data_loader)
     recover(ledger)
-    guard = BudgetGuard.from_ledger(ledger, limits, run)
+    known = read_ledger(ledger, allow_missing=True)
+    guard = BudgetGuard.from_entries(known.entries, limits, run, source=str(ledger))
     return OpacusGuard(
         target,
         guard=guard,
+        seen=len(known.entries),
         limits=limits,
         recorder=StepRecorder(
             ledger,
@@ -169,6 +172,7 @@ class OpacusGuard:
         target: PrivacyEngine | DPOptimizer,
         *,
         guard: BudgetGuard,
+        seen: int = 0,
         limits: BudgetLimits,
         recorder: StepRecorder,
         data_loader: DataLoader[Any],
@@ -176,6 +180,7 @@ class OpacusGuard:
         sampling_note: str,
     ) -> None:
         self.guard = guard
+        self._seen = seen  # entries of the ledger the guard has counted (the first `seen`)
         self.limits = limits
         self.recorder = recorder
         self.sampling_note = sampling_note
@@ -219,7 +224,7 @@ class OpacusGuard:
 
     def flush(self) -> None:
         """Write the steps taken since the last write to the ledger now."""
-        self.recorder.flush(self._framework_meta())
+        self._note(self.recorder.flush(self._framework_meta(), admit=self._count_others))
         self._in_block = 0
 
     def close(self) -> None:
@@ -228,7 +233,25 @@ class OpacusGuard:
             return
         self._closed = True
         atexit.unregister(self.close)
-        self.recorder.close(self._framework_meta())
+        self._note(self.recorder.close(self._framework_meta(), admit=self._count_others))
+
+    def _count_others(self, ledger: Ledger, new: tuple[LedgerEntry, ...]) -> str | None:
+        """Asked under the ledger's lock as this run's steps are written: the guard counts what
+        other jobs appended since it last looked, so two runs on one dataset see each other's
+        releases from then on. The steps being written are never refused: they were taken,
+        and a ledger that left them out would understate the privacy loss."""
+        others = [e for e in ledger.entries[self._seen :] if e.dataset == self.limits.dataset]
+        run = self.recorder.run
+        self.guard.count_others(
+            [e.mechanism for e in others],
+            [e.mechanism for e in others if run is not None and e.run == run],
+        )
+        self._seen = len(ledger.entries)
+        return None
+
+    def _note(self, written: list[LedgerEntry]) -> None:
+        if written:
+            self._seen = written[-1].seq
 
     def __enter__(self) -> OpacusGuard:
         return self

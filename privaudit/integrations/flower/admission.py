@@ -15,6 +15,7 @@ from pathlib import Path
 
 from privaudit.budget.guard import BudgetGuard, BudgetLimits, policy_limits
 from privaudit.errors import BudgetExceededError, InputError
+from privaudit.ledger import Admit, Ledger, LedgerEntry
 from privaudit.mechanisms import Mechanism
 from privaudit.policy import load_policy
 
@@ -70,3 +71,26 @@ class Admission:
         except BudgetExceededError as error:
             return str(error)
         return None
+
+    def admit(self, what: str) -> Admit | None:
+        """The question the ledger's append asks under its lock: do the entries being written
+        still fit after everything the ledger holds at that moment? Checking first and
+        appending later would let another run's rounds slip in between; None without a
+        policy."""
+        limits = self.limits
+        if limits is None:
+            return None
+
+        def admit(ledger: Ledger, new: tuple[LedgerEntry, ...]) -> str | None:
+            try:
+                guard = BudgetGuard.from_entries(
+                    ledger.entries, limits, self.run, source=self.ledger
+                )
+                for entry in new:
+                    if entry.dataset == limits.dataset:
+                        guard.charge(entry.mechanism, what=what)
+            except BudgetExceededError as error:
+                return str(error)
+            return None
+
+        return admit

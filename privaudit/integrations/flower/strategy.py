@@ -61,10 +61,10 @@ from flwr.serverapp.strategy import (
 )
 from flwr.supercore import log
 
-from privaudit.errors import InputError
+from privaudit.errors import BudgetExceededError, InputError
 from privaudit.imports.common import FrameworkFigure
 from privaudit.integrations.flower.admission import Admission
-from privaudit.ledger import append_entry
+from privaudit.ledger import NewEntry, append_entries
 from privaudit.mechanisms import Gaussian
 
 _FIXED = (DifferentialPrivacyClientSideFixedClipping, DifferentialPrivacyServerSideFixedClipping)
@@ -248,14 +248,23 @@ class GuardedStrategy(Strategy):
                 f"round {server_round + 1}",
                 [release],
             )
-        append_entry(
-            self.ledger,
+        # The aggregate leaves the server only when its entry is written, and it is written only
+        # if it still fits, asked under the ledger's lock: another run's rounds cannot slip in
+        # between the check above and this write.
+        entry = NewEntry(
             dataset=self.dataset,
             mechanism=release,
             privacy_unit=self.privacy_unit,
             run=self.run,
             meta=self._meta(server_round, sampled, population, arrived, failed, weights, ahead),
         )
+        try:
+            append_entries(
+                self.ledger, [entry], admit=self.admission.admit(f"round {server_round}")
+            )
+        except BudgetExceededError as refused:
+            self._stop(server_round - 1, str(refused))
+            return None, None
         log(
             INFO,
             "privaudit: round %s charged to %s: %s of %s sampled clients contributed,"
