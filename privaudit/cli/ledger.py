@@ -193,9 +193,7 @@ def ledger_verify(
         raise InputError(
             "--expect-head", None, f"names one ledger's head; found {len(ledgers)} ledgers"
         )
-    expected = None if expect_head is None else parse_head(expect_head)
-    keys = load_trusted_keys(trusted_key or [])
-    if keys:
+    if trusted_key:
         # Seals live in LEDGER.seals beside a file; refuse a database before reading anything.
         for ledger in ledgers:
             if local_path(ledger) is None:
@@ -204,6 +202,8 @@ def ledger_verify(
                     None,
                     "is a database ledger; --trusted-key checks LEDGER.seals beside a file",
                 )
+    expected = None if expect_head is None else parse_head(expect_head)
+    keys = load_trusted_keys(trusted_key or [])
     if len(ledgers) == 1:
         _verify_one(ledgers[0], expected, keys, output_format)
         return
