@@ -78,6 +78,8 @@ __all__ = [
     "append_entries",
     "append_entry",
     "canonical_json",
+    "chain_entries",
+    "entry_bodies",
     "entry_hash",
     "entry_line",
     "parse_ledger",
@@ -338,18 +340,7 @@ def append_entries(
     question and the answer; a refusal raises :class:`BudgetExceededError` and writes nothing."""
     file = Path(path)
     source = str(path)
-    bodies = [
-        _entry_body(
-            dataset=item.dataset,
-            mechanism=item.mechanism,
-            partition=item.partition,
-            privacy_unit=item.privacy_unit,
-            run=item.run,
-            meta=item.meta,
-            time=item.time,
-        )
-        for item in new
-    ]
+    bodies = entry_bodies(new)
     if not bodies:
         return ()
     try:
@@ -369,29 +360,60 @@ def append_entries(
         # entry is never chained onto a ledger that was tampered with or cut short.
         data = _read_all(fd, source)
         entries, head, _ = _verify(data, source, _file_key(fd))
-        head_before = head
         seq = entries[-1].seq + 1 if entries else 1
-        lines: list[bytes] = []
-        written: list[LedgerEntry] = []
-        for body in bodies:
-            obj = {"seq": seq, **body, "prev": head}
-            obj["hash"] = entry_hash(obj)
-            line = canonical_json(obj) + b"\n"
-            # Build the entry the way a reader will, so nothing is written that cannot be read.
-            written.append(_entry_from_object(json.loads(line), source, seq))
-            lines.append(line)
-            head = obj["hash"]
-            seq += 1
+        lines, written = chain_entries(bodies, head, seq, source)
         if admit is not None:
-            refusal = admit(Ledger(file, entries, head_before, _sha256_hex(data)), tuple(written))
+            refusal = admit(Ledger(file, entries, head, _sha256_hex(data)), written)
             if refusal is not None:
                 raise BudgetExceededError(f"{source}: {refusal}; nothing was written")
-        _write_line(fd, b"".join(lines), len(data), source)
+        _write_line(fd, b"".join(line + b"\n" for line in lines), len(data), source)
         if not data:
             _fsync_folder(file.parent)  # a new file: make its directory entry durable too
     finally:
         os.close(fd)  # closing releases the lock
     return tuple(written)
+
+
+def entry_bodies(new: Sequence[NewEntry]) -> list[dict[str, Any]]:
+    """Validate ``new`` and give each entry's body: plain JSON without ``seq``, ``prev`` and
+    ``hash`` (what a store chains with :func:`chain_entries`). Raises :class:`InputError` naming
+    the first bad field before any store is touched."""
+    return [
+        _entry_body(
+            dataset=item.dataset,
+            mechanism=item.mechanism,
+            partition=item.partition,
+            privacy_unit=item.privacy_unit,
+            run=item.run,
+            meta=item.meta,
+            time=item.time,
+        )
+        for item in new
+    ]
+
+
+def chain_entries(
+    bodies: Sequence[Mapping[str, Any]], head: str, seq: int, source: str
+) -> tuple[tuple[bytes, ...], tuple[LedgerEntry, ...]]:
+    """Chain entry bodies (from :func:`entry_bodies`) onto a ledger whose last entry has hash
+    ``head`` (:data:`GENESIS` when empty), the first new entry numbered ``seq``.
+
+    Returns each entry's canonical JSON line *without* the line break, and the entries as a
+    reader will parse them: every store writes exactly these bytes, so a file and a database
+    hold the same lines and the same hash chain.
+    """
+    lines: list[bytes] = []
+    written: list[LedgerEntry] = []
+    for body in bodies:
+        obj = {"seq": seq, **body, "prev": head}
+        obj["hash"] = entry_hash(obj)
+        line = canonical_json(obj)
+        # Build the entry the way a reader will, so nothing is written that cannot be read.
+        written.append(_entry_from_object(json.loads(line), source, seq))
+        lines.append(line)
+        head = obj["hash"]
+        seq += 1
+    return tuple(lines), tuple(written)
 
 
 def _sha256_hex(data: bytes) -> str:

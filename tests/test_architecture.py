@@ -113,10 +113,11 @@ OPTIONAL_FRAMEWORKS = frozenset(
 INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
     "opacus": frozenset({"opacus", "torch"}),
     "flower": frozenset({"flwr"}),
+    "postgres": frozenset({"psycopg", "psycopg_binary"}),
 }
 """What each ``privaudit.integrations.<adapter>`` (module or package) may load: its framework
 and that one's own dependencies."""
-FRAMEWORK_MODULE = {"opacus": "opacus", "flower": "flwr"}
+FRAMEWORK_MODULE = {"opacus": "opacus", "flower": "flwr", "postgres": "psycopg"}
 """The module each adapter's framework installs, to tell whether it is installed."""
 
 
