@@ -4,7 +4,6 @@ Passwords never reach a message: a database is shown by :func:`display_name`."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +20,11 @@ def open_store(text: str) -> LedgerStore:
         return FileStore(Path(text))
     name = display_name(text)
     try:
-        # By name, not a static import: the adapter (and psycopg) is an optional extra, loaded
-        # only for a database URL.
-        module = importlib.import_module("privaudit.integrations.postgres")
-        opener: Callable[[str], LedgerStore] = module.open_postgres_store
+        # Inside the function: the adapter (and psycopg) is an optional extra, loaded only for
+        # a database URL.
+        from privaudit.integrations.postgres import open_postgres_store
+
+        opener: Callable[[str], LedgerStore] = open_postgres_store
     except ImportError:
         raise InputError(
             name, None, f"a PostgreSQL ledger needs the [postgres] extra: {POSTGRES_EXTRA}"

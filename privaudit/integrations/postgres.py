@@ -76,6 +76,7 @@ from privaudit.ledger import (
     entry_hash,
     parse_ledger,
 )
+from privaudit.stores import verbatim_lines
 
 __all__ = ["TABLE", "PostgresStore", "open_postgres_store"]
 
@@ -188,6 +189,30 @@ class PostgresStore:
             except psycopg.Error as error:
                 raise self._database_error(error) from None
         return written
+
+    def append_verbatim(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write another store's verified chain row for row (see the protocol): into an empty
+        ledger only, in one transaction under the ledger's lock, so a first writer racing the
+        copy either lands before it (and the copy is refused) or after it."""
+        lines = verbatim_lines(entries, self.name)  # a broken chain is refused before connecting
+        if not lines:
+            return
+        with self._connect() as conn:
+            try:
+                if not self._table_exists(conn):
+                    self._create_schema(conn)
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.ledger),))
+                    head, _ = self._head(conn)
+                    if head != GENESIS:
+                        raise InputError(
+                            self.name,
+                            None,
+                            "is not empty; a copy goes only into a new or empty ledger",
+                        )
+                    self._insert(conn, [line.rstrip(b"\n") for line in lines], entries)
+            except psycopg.Error as error:
+                raise self._database_error(error) from None
 
     def ensure_schema(self) -> None:
         """Create the table and its append-only trigger if they are absent (as their owner)."""
