@@ -55,7 +55,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,7 @@ class PostgresStore:
         seq = 0
         with self._connect() as conn:
             try:
-                if not self._table_exists(conn):
-                    self._create_schema(conn)
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.ledger),))
+                with self._locked(conn):
                     if admit is None:
                         head, seq = self._head(conn)
                         ledger = None
@@ -199,10 +197,7 @@ class PostgresStore:
             return
         with self._connect() as conn:
             try:
-                if not self._table_exists(conn):
-                    self._create_schema(conn)
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.ledger),))
+                with self._locked(conn):
                     head, _ = self._head(conn)
                     if head != GENESIS:
                         raise InputError(
@@ -234,6 +229,16 @@ class PostgresStore:
             ) from None
         conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         return conn
+
+    @contextmanager
+    def _locked(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """A transaction holding the ledger's advisory lock (the table created first if absent):
+        writers of one ledger, on any machine, take turns; the lock ends with the transaction."""
+        if not self._table_exists(conn):
+            self._create_schema(conn)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.ledger),))
+            yield
 
     def _table_exists(self, conn: psycopg.Connection[Any]) -> bool:
         row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()

@@ -72,6 +72,26 @@ print(json.dumps(codes))
 """
 
 
+def run_chargers(
+    ledger: str, policy: Path, folder: Path, attempts: int
+) -> tuple[list[int], list[str]]:
+    """:data:`PROCESSES` processes, each charging ``attempts`` times at once: their exit codes
+    (sorted) and every line they wrote to stderr."""
+    argv = [
+        sys.executable, "-c", _CHARGER, str(attempts), "ledger", "charge", ledger,
+        "--policy", str(policy), "--dataset", "ds", "--mechanism", MECHANISM,
+    ]  # fmt: skip
+    children = [
+        subprocess.Popen(
+            argv, env=child_env(), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(PROCESSES)
+    ]
+    done = [child.communicate(timeout=600) for child in children]
+    codes = sorted(code for out, _ in done for code in json.loads(out.splitlines()[-1]))
+    return codes, [line for _, err in done for line in err.decode().splitlines()]
+
+
 def test_concurrent_charges_write_exactly_the_releases_that_fit(
     tmp_path: Path, policy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,20 +100,9 @@ def test_concurrent_charges_write_exactly_the_releases_that_fit(
     assert epsilon_of(fit) <= LIMIT < epsilon_of(fit + 1)
     attempts = 2  # per process: more charges in all than fit, so some must be refused
     assert fit < PROCESSES * attempts
-    argv = [
-        sys.executable, "-c", _CHARGER, str(attempts), "ledger", "charge", str(ledger),
-        "--policy", str(policy), "--dataset", "ds", "--mechanism", MECHANISM,
-    ]  # fmt: skip
-    children = [
-        subprocess.Popen(
-            argv, env=child_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(PROCESSES)
-    ]
-    done = [child.communicate(timeout=600) for child in children]
 
-    codes = sorted(code for out, _ in done for code in json.loads(out.splitlines()[-1]))
-    refusals = [line for _, err in done for line in err.decode().splitlines()]
+    codes, refusals = run_chargers(str(ledger), policy, tmp_path, attempts)
+
     assert codes == [0] * fit + [1] * (PROCESSES * attempts - fit)
     assert len(refusals) == PROCESSES * attempts - fit
     assert all(line.endswith("nothing was written") for line in refusals)

@@ -5,8 +5,6 @@ together never overrun the budget, and a copy that round-trips byte for byte."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,13 +15,12 @@ pytest.importorskip("psycopg", reason="psycopg is not installed (the [postgres] 
 from privaudit.ledger import read_ledger
 from tests.cli.helpers import cli, write_policy
 from tests.cli.test_ledger_charge import (
-    _CHARGER,
     LIMIT,
     MECHANISM,
     PROCESSES,
-    child_env,
     epsilon_of,
     releases_that_fit,
+    run_chargers,
 )
 from tests.integrations.postgres_server import Server, with_ledger
 
@@ -99,19 +96,8 @@ def test_concurrent_charges_on_a_database_write_exactly_the_releases_that_fit(
     fit = releases_that_fit()
     attempts = 2  # per process: more charges in all than fit, so some must be refused
     assert fit < PROCESSES * attempts
-    argv = [
-        sys.executable, "-c", _CHARGER, str(attempts), "ledger", "charge", url,
-        "--policy", str(policy), "--dataset", "ds", "--mechanism", MECHANISM,
-    ]  # fmt: skip
-    children = [
-        subprocess.Popen(
-            argv, env=child_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(PROCESSES)
-    ]
-    done = [child.communicate(timeout=600) for child in children]
+    codes, _ = run_chargers(url, policy, tmp_path, attempts)
 
-    codes = sorted(code for out, _ in done for code in json.loads(out.splitlines()[-1]))
     assert codes == [0] * fit + [1] * (PROCESSES * attempts - fit)
     exported = tmp_path / "exported.jsonl"
     assert cli(capsys, "ledger", "copy", url, exported).code == 0
