@@ -207,3 +207,13 @@ def test_the_action_runs_the_tested_script() -> None:
     gate = runs["steps"][-1]
     assert "templates/github/gate.sh" in gate["run"]
     assert set(gate["env"]) >= {"PRIVAUDIT_LEDGER", "PRIVAUDIT_POLICY", "PRIVAUDIT_BASE"}
+
+
+def test_a_failing_gate_still_writes_the_step_summary(tmp_path: Path) -> None:
+    # The summary matters most when the gate fails: it comes from the same single call.
+    repo = make_repository(tmp_path, limit=epsilon_of(2) * 0.99, before=2, added=0)
+
+    job = run_step(repo, tmp_path)
+
+    assert job.code == 1
+    assert any(line.startswith("| ds") for line in job.summary.splitlines())

@@ -126,3 +126,12 @@ def test_a_bad_base_is_exit_2_in_one_line(tmp_path: Path) -> None:
     assert job.code == 2
     assert job.err.count("\n") == 1
     assert "--base" in job.err
+
+
+def test_without_privaudit_installed_the_job_says_how_to_install_it(tmp_path: Path) -> None:
+    repo = make_repository(tmp_path, limit=10.0, before=1, added=0)
+
+    job = run_job(repo, merge_request=False, PATH="/usr/bin:/bin")
+
+    assert job.code == 2
+    assert "set PRIVAUDIT_INSTALL" in job.err
