@@ -31,7 +31,7 @@ from privaudit.errors import describe_value
 from privaudit.ledger import Ledger, LedgerEntry
 from privaudit.mechanisms import DpSgd, Mechanism, Sampling
 from privaudit.policy import AccountantName, Policy, Tier
-from privaudit.rounding import up
+from privaudit.rounding import number, up
 
 DEFAULT_DELTA = 1e-5
 """δ used when neither a policy nor ``--delta`` gives one (stated in every output)."""
@@ -171,6 +171,9 @@ class Assessment(BaseModel):
     findings: tuple[Finding, ...]
     """Findings about the inputs as a whole (e.g. a broken hash chain)."""
     versions: dict[str, str]
+    policy_given: bool = True
+    """False when no policy was given: the figures stand alone, with no limit and no verdict
+    (``status`` then only says whether a ledger or accounting problem fails the run)."""
 
     @property
     def exceeded(self) -> bool:
@@ -221,6 +224,7 @@ def assess(
         datasets=results,
         findings=(),
         versions=versions(),
+        policy_given=policy is not None,
     )
 
 
@@ -239,6 +243,7 @@ def broken_ledger_assessment(
         datasets=(),
         findings=(Finding(code="ledger_chain_broken", severity=Severity.FAIL, message=problem),),
         versions=versions(),
+        policy_given=policy_path is not None,
     )
 
 
@@ -264,6 +269,8 @@ def _assess_dataset(
             )
         )
     target_delta = delta if delta is not None else tier.delta if tier else DEFAULT_DELTA
+    if tier is not None and target_delta != tier.delta:
+        findings.append(_delta_override_finding(target_delta, tier, tier_name))
     method = _method_for(tier, findings)
 
     mechanisms = [entry.mechanism for entry in entries]
@@ -372,6 +379,25 @@ def partition_compositions(
     if not named:
         return [(None, shared)] if shared else []
     return [(part, shared + members) for part, members in sorted(named.items())]
+
+
+def _delta_override_finding(delta: float, tier: Tier, tier_name: str | None) -> Finding:
+    """δ overridden (``--delta``): every output says at which δ ε is stated, and whether it is
+    tighter than the tier's (the CLI refuses a looser one; the Python API fails it)."""
+    said = (
+        f"δ = {number(delta)} is {{}} than the policy's δ = {number(tier.delta)} (tier {tier_name})"
+    )
+    if delta < tier.delta:
+        return Finding(
+            code="delta_tighter_than_policy",
+            severity=Severity.INFO,
+            message=said.format("tighter") + ": --delta; ε is stated at the tighter δ",
+        )
+    return Finding(
+        code="delta_looser_than_policy",
+        severity=Severity.FAIL,
+        message=said.format("looser") + ": a δ above the tier's cannot pass its limit",
+    )
 
 
 def _method_for(tier: Tier | None, findings: list[Finding]) -> Method:

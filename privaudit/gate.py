@@ -24,7 +24,7 @@ from privaudit.assess import (
 from privaudit.change import ADDED_NOTE, Change, DatasetChange, json_data
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.formats import OutputFormat
-from privaudit.rounding import up
+from privaudit.rounding import plural, up
 
 
 def exit_code(assessment: Assessment) -> int:
@@ -98,12 +98,24 @@ def _limit(ds: DatasetAssessment) -> str:
     return text
 
 
+NO_VERDICT = "no policy given: no verdict"
+"""Said instead of PASS (or WARN) when no policy was given: figures without limits judge
+nothing. A failure (a broken ledger, an unbounded ε) is still a failure."""
+
+
+def _verdict(assessment: Assessment, status: Status | None = None) -> str | None:
+    """:data:`NO_VERDICT` when there is no policy and nothing failed; else None (say the
+    status)."""
+    status = assessment.status if status is None else status
+    return NO_VERDICT if not assessment.policy_given and status is not Status.FAIL else None
+
+
 def render_text(assessment: Assessment, change: Change | None = None) -> str:
-    lines = [f"privaudit: {assessment.status.value.upper()}"]
+    lines = [f"privaudit: {_verdict(assessment) or assessment.status.value.upper()}"]
     if assessment.ledger is not None:
+        entries = plural(assessment.ledger_entries, "entry", "entries")
         lines.append(
-            f"ledger {assessment.ledger.path}: {assessment.ledger_entries} entries,"
-            f" sha256 {assessment.ledger.sha256[:12]}"
+            f"ledger {assessment.ledger.path}: {entries}, sha256 {assessment.ledger.sha256[:12]}"
         )
     if assessment.policy is not None:
         lines.append(f"policy {assessment.policy.path}: sha256 {assessment.policy.sha256[:12]}")
@@ -112,10 +124,14 @@ def render_text(assessment: Assessment, change: Change | None = None) -> str:
     for ds in assessment.datasets:
         method = ds.method.value.upper() if ds.method else "none"
         lines.append("")
+        # Without a policy: the figures, no tier, limit or status word (NO_VERDICT instead).
+        no_verdict = _verdict(assessment, ds.status)
+        name = ds.dataset if no_verdict else f"{ds.dataset} [{ds.tier or 'no tier'}]"
         lines.append(
-            f"{ds.dataset} [{ds.tier or 'no tier'}] {ds.status.value.upper()}:"
+            f"{name}{'' if no_verdict else ' ' + ds.status.value.upper()}:"
             f" ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g} ({method},"
-            f" {ds.relation.value}); limit {_limit(ds)}; used {fmt_fraction(ds.used_fraction)}"
+            f" {ds.relation.value}); "
+            + (no_verdict or f"limit {_limit(ds)}; used {fmt_fraction(ds.used_fraction)}")
         )
         lines.append(
             f"  PLD ε = {fmt_epsilon(ds.epsilon_pld)}   RDP ε = {fmt_epsilon(ds.epsilon_rdp)}"
@@ -176,10 +192,11 @@ def render_markdown(assessment: Assessment, change: Change | None = None) -> str
     if change is not None:
         return _markdown_change(assessment, change)
     icon = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌"}
-    lines = [
-        f"## privaudit: {icon[assessment.status]} {assessment.status.value}",
-        "",
-    ]
+    verdict = _verdict(assessment)
+    headline = (
+        f"{icon[assessment.status]} {assessment.status.value}" if verdict is None else verdict
+    )
+    lines = [f"## privaudit: {headline}", ""]
     for finding in assessment.findings:
         lines.append(f"- **{finding.severity.value}**: {_md(finding.message)}")
     if assessment.datasets:
@@ -193,7 +210,7 @@ def render_markdown(assessment: Assessment, change: Change | None = None) -> str
                 f" {ds.delta:g} | {ds.method.value if ds.method else 'none'} |"
                 f" {fmt_epsilon(ds.epsilon_pld)} | {fmt_epsilon(ds.epsilon_rdp)} |"
                 f" {_md(_limit(ds))} | {fmt_fraction(ds.used_fraction)} |"
-                f" {icon[ds.status]} {ds.status.value} |"
+                f" {_status_cell(assessment, ds, icon)} |"
             )
         compared = [(ds.dataset, c) for ds in assessment.datasets for c in ds.frameworks]
         if compared:
@@ -219,6 +236,12 @@ def render_markdown(assessment: Assessment, change: Change | None = None) -> str
                 f"- `{_md(name)}` **{f.severity.value}**: {_md(f.message)}" for name, f in notes
             ]
     return "\n".join(lines) + "\n"
+
+
+def _status_cell(assessment: Assessment, ds: DatasetAssessment, icon: dict[Status, str]) -> str:
+    return (
+        "no verdict" if _verdict(assessment, ds.status) else f"{icon[ds.status]} {ds.status.value}"
+    )
 
 
 def _md(text: str) -> str:
@@ -253,14 +276,15 @@ def render_github(assessment: Assessment, change: Change | None = None) -> str:
             f" {_limit(ds)}, used {fmt_fraction(ds.used_fraction)}"
         ) + _change_clause(changed.get(ds.dataset), change)
         level = {Status.FAIL: "error", Status.WARN: "warning", Status.PASS: "notice"}[ds.status]
-        title = _gh_property(f"privaudit {ds.dataset} {ds.status.value}")
+        word = "no verdict" if _verdict(assessment, ds.status) else ds.status.value
+        title = _gh_property(f"privaudit {ds.dataset} {word}")
         lines.append(f"::{level} file={_gh_property(path)},title={title}::{_gh_data(summary)}")
         for f in ds.findings:
             lines.append(
                 f"::{command[f.severity]} file={_gh_property(path)},"
                 f"title={_gh_property('privaudit ' + ds.dataset)}::{_gh_data(f.message)}"
             )
-    lines.append(f"privaudit: {assessment.status.value}")
+    lines.append(f"privaudit: {_verdict(assessment) or assessment.status.value}")
     return "\n".join(lines) + "\n"
 
 

@@ -41,3 +41,8 @@ def _significant(value: float, digits: int, rounding: str) -> str:
         return format(rounded.normalize(), "f")
     # 1e-05, 1.235e-07: the rounded decimal's own digits, which ``g`` reproduces exactly
     return number(float(rounded))
+
+
+def plural(count: int, singular: str, plural_form: str) -> str:
+    """``count`` with its noun, singular for one: "1 entry", "3 entries", "0 tiers"."""
+    return f"{count} {singular if abs(count) == 1 else plural_form}"

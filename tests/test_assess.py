@@ -293,6 +293,27 @@ def test_delta_not_below_one_over_n_fails(
         assert result.status is Status.PASS
 
 
+def test_a_delta_tighter_than_the_tier_is_stated_as_a_finding(tmp_path: Path) -> None:
+    ledger = write_ledger(tmp_path, {"dataset": "d", "mechanism": gaussian(10.0)})
+    result = dataset(assess(ledger, one_tier_policy("d"), delta=1e-8), "d")
+    assert codes(result)["delta_tighter_than_policy"] is Severity.INFO
+    assert result.status is Status.PASS
+
+
+def test_a_delta_looser_than_the_tier_fails_the_dataset(tmp_path: Path) -> None:
+    # The CLI refuses such a --delta (exit 2); through the Python API it cannot pass the gate.
+    ledger = write_ledger(tmp_path, {"dataset": "d", "mechanism": gaussian(10.0)})
+    result = dataset(assess(ledger, one_tier_policy("d"), delta=1e-5), "d")
+    assert codes(result)["delta_looser_than_policy"] is Severity.FAIL
+    assert result.status is Status.FAIL
+
+
+def test_without_a_policy_the_assessment_says_none_was_given(tmp_path: Path) -> None:
+    ledger = write_ledger(tmp_path, {"dataset": "d", "mechanism": gaussian(10.0)})
+    assert assess(ledger).policy_given is False
+    assert assess(ledger, one_tier_policy("d")).policy_given is True
+
+
 def test_delta_override_is_checked_against_one_over_n(tmp_path: Path) -> None:
     ledger = write_ledger(tmp_path, {"dataset": "d", "mechanism": gaussian(10.0)})
     result = dataset(assess(ledger, one_tier_policy("d", size=1000), delta=0.01), "d")

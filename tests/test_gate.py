@@ -424,3 +424,31 @@ def test_text_prints_no_tolerance_when_none_is_declared() -> None:
 def test_text_lists_findings_with_their_severity() -> None:
     output = render_text(assessment(dataset(findings=(finding("check me", Severity.WARN),))))
     assert "  WARN: check me" in output.splitlines()
+
+
+# --- no policy: figures without a verdict --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("render_format", "headline"),
+    [
+        (render_text, "privaudit: no policy given: no verdict"),
+        (render_markdown, "## privaudit: no policy given: no verdict"),
+        (render_github, "privaudit: no policy given: no verdict"),
+    ],
+)
+def test_without_a_policy_the_formats_give_no_verdict(render_format: Any, headline: str) -> None:
+    unjudged = assessment(dataset()).model_copy(update={"policy_given": False, "policy": None})
+
+    text = render_format(unjudged)
+
+    assert headline in text.splitlines()
+    assert "pass" not in text.lower()
+    assert exit_code(unjudged) == EXIT_OK
+
+
+def test_without_a_policy_a_failure_is_still_a_failure() -> None:
+    failed = assessment(dataset(status=Status.FAIL)).model_copy(update={"policy_given": False})
+
+    assert render_text(failed).startswith("privaudit: FAIL\n")
+    assert exit_code(failed) == EXIT_FAIL

@@ -34,6 +34,36 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    """``--version``: the installed distribution's version, read from its metadata (no numerics
+    load)."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("privaudit")
+    except PackageNotFoundError:
+        number = "unknown (not installed)"
+    sys.stdout.write(f"privaudit {number}\n")
+    raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print privaudit's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Differential-privacy accounting and audit: plan budgets, gate CI, report to regulators."""
+
+
 class SummaryFormat(StrEnum):
     TEXT = "text"
     JSON = "json"

@@ -48,7 +48,10 @@ def account_command(
     ] = None,
     delta: Annotated[
         float | None,
-        typer.Option(help=f"δ for every dataset (default: the tier's δ, else {DEFAULT_DELTA:g})."),
+        typer.Option(
+            help=f"δ for every dataset (default: the tier's δ, else {DEFAULT_DELTA:g}); with"
+            " --policy, only one tighter than the tiers'."
+        ),
     ] = None,
     epsilon: Annotated[
         float | None, typer.Option(help="Also report δ at this ε for every dataset.")
@@ -69,7 +72,9 @@ def check_command(
         Path | None,
         typer.Option(help="Write the formatted result here (a text summary goes to stdout)."),
     ] = None,
-    delta: Annotated[float | None, typer.Option(help="Override the tiers' δ.")] = None,
+    delta: Annotated[
+        float | None, typer.Option(help="A δ tighter than the tiers' (a larger one is exit 2).")
+    ] = None,
     base: Annotated[
         str | None,
         typer.Option(
@@ -146,6 +151,7 @@ def _gate(
     ledger_path = local_path(ledger_text)
     name = str(ledger_path) if ledger_path is not None else display_name(ledger_text)
     _check_options(ledger_path, policy_path, delta, epsilon, output)
+    _check_delta_against_policy(policy_path, delta)
     anchors = anchors or _Anchors()
     if anchors.trusted and ledger_path is None:
         raise InputError(
@@ -176,6 +182,26 @@ def _check_options(
         for name, path in (("ledger", ledger_path), ("policy", policy_path)):
             if path is not None and output.resolve() == path.resolve():
                 raise InputError(str(output), None, f"is the {name} file; expected another path")
+
+
+def _check_delta_against_policy(policy_path: Path | None, delta: float | None) -> None:
+    """With a policy, --delta may only tighten the tiers' δ: a larger δ makes every ε smaller
+    and would let a ledger over its limit pass (exit 2 before anything is read)."""
+    if delta is None or policy_path is None:
+        return
+    from privaudit.policy import load_policy
+    from privaudit.rounding import number
+
+    policy = load_policy(policy_path)
+    for name in sorted({spec.tier for spec in policy.datasets.values()}):
+        tier = policy.tiers[name]
+        if delta > tier.delta:
+            raise InputError(
+                "--delta",
+                None,
+                f"{number(delta)} is above the δ = {number(tier.delta)} of tier {name!r}; with"
+                " a policy, --delta may only tighten the tiers' δ",
+            )
 
 
 def _assessment(

@@ -24,13 +24,14 @@ from privaudit.cli.present import emit, emit_json
 from privaudit.cli.stores import display_name, file_only, local_path, open_store
 from privaudit.errors import InputError
 from privaudit.imports.common import Format
-from privaudit.ledger import LedgerEntry, NewEntry
+from privaudit.ledger import Admit, LedgerEntry, NewEntry
 from privaudit.mechanisms import Mechanism, mechanism_from_json_text, mechanism_to_json
 from privaudit.policy import load_policy
-from privaudit.rounding import number, up
+from privaudit.rounding import number, plural, up
 
 if TYPE_CHECKING:
     from privaudit.seals import TrustedKey
+    from privaudit.stores import LedgerStore
 
 # privaudit.assess (and with it the accountant) loads inside the commands that account.
 
@@ -68,13 +69,25 @@ def ledger_add(
     run: RunOption = None,
     privacy_unit: PrivacyUnitOption = None,
     meta: MetaOption = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Refuse (exit 1, nothing written) an entry that takes its dataset past its"
+            " tier in this policy, as `ledger charge` does."
+        ),
+    ] = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Append one release to LEDGER (created if missing); atomic, durable, hash-chained."""
+    loaded = load_policy(policy) if policy is not None else None
     new = _new_entry(dataset, mechanism, partition, run, privacy_unit, meta)
+    admit: Admit | None = None
+    if loaded is not None:
+        from privaudit.charge import PolicyAdmission
+
+        admit = PolicyAdmission(loaded)
     store = open_store(ledger)
-    with options_named():
-        [entry] = store.append([new])
+    [entry] = _append(store, new, admit)
     if output_format is SummaryFormat.JSON:
         emit_json(_entry_json(entry))
         return
@@ -100,21 +113,13 @@ def ledger_charge(
     under the append's lock (a database: in its transaction), so concurrent jobs cannot
     together overrun a budget; exit 1, nothing written, when it does not fit."""
     from privaudit.charge import PolicyAdmission
-    from privaudit.errors import BudgetExceededError
 
     # Bad input is exit 2 before the ledger is opened: the policy, the mechanism, the entry.
     loaded = load_policy(policy)
     new = _new_entry(dataset, mechanism, partition, run, privacy_unit, meta)
     admission = PolicyAdmission(loaded)
     store = open_store(ledger)
-    try:
-        with options_named():
-            [entry] = store.append([new], admit=admission)
-    except BudgetExceededError as refused:
-        said = str(refused)
-        if "nothing was written" not in said:
-            raise BudgetExceededError(f"{said}; nothing was written") from None
-        raise
+    [entry] = _append(store, new, admission)
     [verdict] = [d for d in admission.datasets if d.dataset == entry.dataset]
     if output_format is SummaryFormat.JSON:
         emit_json(
@@ -135,6 +140,21 @@ def ledger_charge(
         f" at δ = {number(verdict.delta)}, limit ε ≤ {number(verdict.limit_epsilon)}"
         f" ({verdict.status.value})"
     )
+
+
+def _append(store: LedgerStore, new: NewEntry, admit: Admit | None) -> tuple[LedgerEntry, ...]:
+    """Append ``new``; with ``admit``, only if it admits the entry under the append's lock
+    (exit 1 saying nothing was written when it does not)."""
+    from privaudit.errors import BudgetExceededError
+
+    try:
+        with options_named():
+            return tuple(store.append([new], admit=admit))
+    except BudgetExceededError as refused:
+        said = str(refused)
+        if "nothing was written" not in said:
+            raise BudgetExceededError(f"{said}; nothing was written") from None
+        raise
 
 
 def _new_entry(
@@ -255,14 +275,16 @@ def _verify_one(
         data["seals"] = len(seals)
         data["newest_seal"] = None if newest is None else newest.to_json()
     lines = [
-        f"{store.name}: {len(verified.entries)} entries, hash chain intact, head {verified.head}"
+        f"{store.name}: {plural(len(verified.entries), 'entry', 'entries')}, hash chain intact,"
+        f" head {verified.head}"
     ]
     if expected is not None:
         lines.append("  ends at the expected head")
     if newest is not None:
         lines.append(
             f"  {len(seals)} seal(s), each signed by a trusted key and matching the ledger;"
-            f" newest: line {newest.line}, {newest.entries} entries, head {newest.head},"
+            f" newest: line {newest.line}, {plural(newest.entries, 'entry', 'entries')},"
+            f" head {newest.head},"
             f" sealed {newest.time} by key {newest.key}"
         )
     elif path is not None and seals_path(path).exists():
@@ -315,8 +337,8 @@ def ledger_copy(
         )
         return
     emit(
-        f"{from_store.name} -> {to_store.name}: copied {len(ledger.entries)} entries, hash chain"
-        f" intact, head {ledger.head}"
+        f"{from_store.name} -> {to_store.name}: copied"
+        f" {plural(len(ledger.entries), 'entry', 'entries')}, hash chain intact, head {ledger.head}"
     )
 
 
@@ -371,8 +393,8 @@ def ledger_seal(
         emit_json({"seals": str(seals_path(path)), "line": seal.line, **seal.to_json()})
         return
     emit(
-        f"{path}: sealed {seal.entries} entries, head {seal.head}, at {seal.time}"
-        f" with key {seal.key} ({seals_path(path)} line {seal.line})"
+        f"{path}: sealed {plural(seal.entries, 'entry', 'entries')}, head {seal.head},"
+        f" at {seal.time} with key {seal.key} ({seals_path(path)} line {seal.line})"
     )
 
 
@@ -464,7 +486,7 @@ def ledger_import(
         return
     seqs = f"{written[0].seq}" if len(written) == 1 else f"{written[0].seq}-{written[-1].seq}"
     lines = [
-        f"{store.name}: imported {len(written)} entr{'y' if len(written) == 1 else 'ies'} ({seqs})"
+        f"{store.name}: imported {plural(len(written), 'entry', 'entries')} ({seqs})"
         f" from {source_format.value} file {file} for dataset {dataset!r}"
     ]
     framework_eps = "not known" if figure.epsilon is None else f"ε = {up(figure.epsilon)}"
@@ -511,7 +533,7 @@ def ledger_recover(
         )
         return
     lines = [
-        f"{path}: recovered {len(written)} entr{'y' if len(written) == 1 else 'ies'}"
+        f"{path}: recovered {plural(len(written), 'entry', 'entries')}"
         " from crash journals"
         + ("" if not written else f" ({', '.join(str(entry.seq) for entry in written)})")
     ]

@@ -12,6 +12,7 @@ from privaudit.cli.present import emit, emit_json
 from privaudit.errors import InputError
 from privaudit.files import atomic_write
 from privaudit.policy import load_policy, policy_json_schema, starter_policy_text
+from privaudit.rounding import plural
 
 policy_app = typer.Typer(help="Validate, describe and start policy files.", no_args_is_help=True)
 
@@ -26,7 +27,9 @@ def policy_validate(
     if output_format is SummaryFormat.JSON:
         emit_json({"valid": True, "file": str(file), "policy": policy.model_dump(mode="json")})
         return
-    emit(f"{file}: valid policy with {len(policy.tiers)} tiers and {len(policy.datasets)} datasets")
+    tiers = plural(len(policy.tiers), "tier", "tiers")
+    datasets = plural(len(policy.datasets), "dataset", "datasets")
+    emit(f"{file}: valid policy with {tiers} and {datasets}")
     for name, tier in policy.tiers.items():
         per_run = f", per run ε ≤ {tier.per_run_epsilon:g}" if tier.per_run_epsilon else ""
         emit(

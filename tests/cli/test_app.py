@@ -15,6 +15,7 @@ import pytest
 from privaudit.ledger import GENESIS, append_entry, canonical_json, entry_hash
 from tests.cli.helpers import (
     GAUSSIAN_2,
+    ROOT,
     cli,
     console_script,
     one_error_line,
@@ -364,3 +365,33 @@ def test_internal_errors_are_one_line_and_fail_closed(
     assert result.code == 2
     assert result.err.count("\n") == 1
     assert result.err.startswith("privaudit: internal error: ZeroDivisionError: boom")
+
+
+# --- --version ----------------------------------------------------------------------------------
+
+
+def test_version_prints_the_installed_version_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    result = cli(capsys, "--version")
+
+    assert result.code == 0
+    assert result.out == f"privaudit {version('privaudit')}\n"
+    assert result.err == ""
+
+
+def test_version_loads_no_numerics() -> None:
+    probe = (
+        "import sys\n"
+        "from privaudit.cli import main\n"
+        "code = main(['--version'])\n"
+        "heavy = sorted(m for m in ('numpy', 'scipy', 'dp_accounting') if m in sys.modules)\n"
+        "print(code, heavy)\n"
+    )
+
+    result = run_python("-c", probe, cwd=ROOT)
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1] == "0 []"

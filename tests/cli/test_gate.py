@@ -399,3 +399,100 @@ def test_the_help_text_names_the_default_delta_the_assessment_uses() -> None:
     from privaudit.cli import gate as cli_gate
 
     assert cli_gate.DEFAULT_DELTA == assess.DEFAULT_DELTA
+
+
+# --- --delta with a policy may only tighten the tiers' δ (issue 18) ----------------------------
+
+FINANCIAL = (
+    "version: 1\n"
+    "tiers:\n"
+    "  financial:\n"
+    "    epsilon: 1\n"
+    "    delta: 1.0e-6\n"
+    "    privacy_unit: example\n"
+    "datasets:\n"
+    "  ds:\n"
+    "    tier: financial\n"
+    "    size: 1000\n"
+)
+"""The reproduction: one Gaussian release with σ = 4 is ε ≈ 1.061 at δ = 1e-6, over ε ≤ 1."""
+
+
+def _financial(tmp_path: Path) -> tuple[Path, Path]:
+    from privaudit.ledger import append_entry
+
+    ledger = tmp_path / "financial.jsonl"
+    append_entry(ledger, dataset="ds", mechanism={"type": "gaussian", "noise_multiplier": 4.0})
+    policy = tmp_path / "financial.yaml"
+    policy.write_text(FINANCIAL, encoding="utf-8")
+    return ledger, policy
+
+
+def test_check_refuses_a_delta_looser_than_the_tier(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ledger, policy = _financial(tmp_path)
+
+    failing = cli(capsys, "check", ledger, "--policy", policy)
+    loosened = cli(capsys, "check", ledger, "--policy", policy, "--delta", "5e-4")
+
+    assert failing.code == 1
+    line = one_error_line(loosened)
+    assert loosened.code == 2, loosened.out
+    assert "PASS" not in loosened.out
+    assert line.startswith("privaudit: error: --delta: ")
+    assert "0.0005" in line and "'financial'" in line and "1e-6" in line
+
+
+def test_account_with_a_policy_refuses_a_delta_looser_than_the_tier(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ledger, policy = _financial(tmp_path)
+
+    result = cli(capsys, "account", ledger, "--policy", policy, "--delta", "5e-4")
+
+    line = one_error_line(result)
+    assert result.code == 2
+    assert "--delta" in line and "'financial'" in line
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "markdown", "junit", "github"])
+def test_check_with_a_tighter_delta_says_so_in_every_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, output_format: str
+) -> None:
+    ledger, policy = _financial(tmp_path)
+
+    result = cli(
+        capsys, "check", ledger, "--policy", policy, "--delta", "1e-7", "--format", output_format
+    )
+
+    said = result.out
+    if output_format == "json":
+        said = json.dumps(json.loads(result.out), ensure_ascii=False)
+    assert result.code == 1, result.err  # a tighter δ only makes ε larger: still over the limit
+    assert "δ = 1e-7 is tighter than the policy's δ = 1e-6 (tier financial)" in said
+
+
+# --- account without a policy: figures, no verdict (issue 18) ----------------------------------
+
+
+def test_account_without_a_policy_gives_no_verdict(
+    capsys: pytest.CaptureFixture[str], ledger: Path
+) -> None:
+    result = cli(capsys, "account", ledger)
+
+    assert result.code == 0, result.err
+    assert result.out.startswith("privaudit: no policy given: no verdict\n")
+    assert "PASS" not in result.out
+    assert "limit no limit" not in result.out
+    assert re.search(r"ds: ε = \d+\.\d+ at δ = 1e-05", result.out), result.out
+
+
+def test_account_json_without_a_policy_says_no_policy_was_given(
+    capsys: pytest.CaptureFixture[str], ledger: Path, policy: Path
+) -> None:
+    without = cli(capsys, "account", ledger, "--format", "json")
+    with_policy = cli(capsys, "account", ledger, "--policy", policy, "--format", "json")
+
+    assert json.loads(without.out)["policy_given"] is False
+    assert json.loads(with_policy.out)["policy_given"] is True

@@ -27,7 +27,7 @@ def test_ledger_add_from_json_text_then_verify(
     assert added.code == 0, added.err
     assert "appended entry 1" in added.out
     assert verified.code == 0
-    assert "1 entries, hash chain intact" in verified.out
+    assert "1 entry, hash chain intact" in verified.out
 
 
 def test_ledger_add_from_file_then_verify_counts_entries(
@@ -171,7 +171,7 @@ def test_verify_of_several_ledgers_reports_each_and_fails_with_a_broken_one(
 
     assert result.code == 1
     assert result.err.startswith(f"privaudit: error: {first}: line 1")
-    assert result.out.startswith(f"{second}: 1 entries, hash chain intact")
+    assert result.out.startswith(f"{second}: 1 entry, hash chain intact")
 
 
 def test_expect_head_with_several_ledgers_is_a_usage_error(

@@ -320,3 +320,41 @@ def test_a_command_that_works_beside_a_file_refuses_a_url_in_one_line(
     assert said in line
     assert "secret" not in result.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key", "policy.yaml"]
+
+
+# --- ledger add --policy: the same refusal as ledger charge (issue 18) -------------------------
+
+
+def test_ledger_add_with_a_policy_refuses_an_entry_over_the_budget_and_writes_nothing(
+    tmp_path: Path, policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    for _ in range(releases_that_fit()):
+        assert charge(capsys, ledger, policy).code == 0
+    before = ledger.read_bytes()
+
+    result = cli(
+        capsys, "ledger", "add", ledger, "--policy", policy, "--dataset", "ds",
+        "--mechanism", MECHANISM,
+    )  # fmt: skip
+
+    line = one_error_line(result)
+    assert result.code == 1
+    assert ledger.read_bytes() == before
+    assert "dataset 'ds'" in line and "limit ε ≤ 1" in line
+    assert line.endswith("nothing was written")
+
+
+def test_ledger_add_with_a_policy_appends_an_entry_that_fits(
+    tmp_path: Path, policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+
+    result = cli(
+        capsys, "ledger", "add", ledger, "--policy", policy, "--dataset", "ds",
+        "--mechanism", MECHANISM,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert "appended entry 1" in result.out
+    assert len(read_ledger(ledger).entries) == 1

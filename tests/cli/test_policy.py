@@ -92,3 +92,16 @@ def test_policy_init_force_overwrites(capsys: pytest.CaptureFixture[str], tmp_pa
 
     assert result.code == 0
     assert "tiers:" in target.read_text(encoding="utf-8")
+
+
+def test_policy_validate_counts_one_tier_in_the_singular(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.cli.helpers import write_policy
+
+    policy = write_policy(tmp_path / "one.yaml")
+
+    result = cli(capsys, "policy", "validate", policy)
+
+    assert result.code == 0, result.err
+    assert f"{policy}: valid policy with 1 tier and 1 dataset\n" in result.out
