@@ -519,8 +519,8 @@ def _shuffle_findings(
             message=(
                 f"{len(shuffled)} entr{'y uses' if len(shuffled) == 1 else 'ies use'} shuffled"
                 " batches, which have no certified amplification bound: accounted as one"
-                f" unsampled Gaussian per epoch (ε = {unamplified.epsilon:.4g}); if the batches"
-                f" were truly Poisson-sampled the same entries would give ε = {poisson.epsilon:.4g}"
+                f" unsampled Gaussian per epoch (ε = {up(unamplified.epsilon)}); if the batches"
+                f" were truly Poisson-sampled the same entries would give ε = {up(poisson.epsilon)}"
             ),
         )
     ]
@@ -542,7 +542,7 @@ def _per_run_findings(
                     code="per_run_limit_exceeded",
                     severity=Severity.FAIL,
                     message=(
-                        f"run '{run}' spent ε = {epsilon:.4g} (sequential bound over its entries),"
+                        f"run '{run}' spent ε = {up(epsilon)} (sequential bound over its entries),"
                         f" above the tier's per-run cap {tier.per_run_epsilon:g}"
                     ),
                 )

@@ -24,7 +24,7 @@ from privaudit.assess import (
 from privaudit.change import ADDED_NOTE, Change, DatasetChange, json_data
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.formats import OutputFormat
-from privaudit.rounding import plural, up
+from privaudit.rounding import given, percent_up, plural, up, up_fixed
 
 
 def exit_code(assessment: Assessment) -> int:
@@ -65,11 +65,12 @@ def render_json(assessment: Assessment, change: Change | None = None) -> str:
 
 
 def fmt_epsilon(value: float | None) -> str:
+    """Four decimals, rounded up: a dataset over its limit by a hair never shows ε ≤ limit."""
     if value is None:
         return "n/a"
     if math.isinf(value):
         return "∞"
-    return f"{value:.4f}"
+    return up_fixed(value)
 
 
 def fmt_up(value: float | None) -> str:
@@ -78,7 +79,12 @@ def fmt_up(value: float | None) -> str:
 
 
 def fmt_delta(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    """A computed δ, four significant digits rounded up (never below the computed one)."""
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "∞"
+    return up(value)
 
 
 def fmt_fraction(value: float | None) -> str:
@@ -86,13 +92,13 @@ def fmt_fraction(value: float | None) -> str:
         return "n/a"
     if math.isinf(value):
         return "∞"
-    return f"{100 * value:.1f}%"
+    return percent_up(value)
 
 
 def _limit(ds: DatasetAssessment) -> str:
     if ds.limit_epsilon is None:
         return "no limit"
-    text = f"{ds.limit_epsilon:g}"
+    text = given(ds.limit_epsilon)
     if ds.tolerance:
         text += f" (+{100 * ds.tolerance:g}% declared tolerance)"
     return text
@@ -129,7 +135,7 @@ def render_text(assessment: Assessment, change: Change | None = None) -> str:
         name = ds.dataset if no_verdict else f"{ds.dataset} [{ds.tier or 'no tier'}]"
         lines.append(
             f"{name}{'' if no_verdict else ' ' + ds.status.value.upper()}:"
-            f" ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g} ({method},"
+            f" ε = {fmt_epsilon(ds.epsilon)} at δ = {given(ds.delta)} ({method},"
             f" {ds.relation.value}); "
             + (no_verdict or f"limit {_limit(ds)}; used {fmt_fraction(ds.used_fraction)}")
         )
@@ -141,7 +147,7 @@ def render_text(assessment: Assessment, change: Change | None = None) -> str:
         )
         if ds.epsilon_query is not None:
             lines.append(
-                f"  δ at ε = {ds.epsilon_query:g}: {fmt_delta(ds.delta_at_epsilon)}"
+                f"  δ at ε = {given(ds.epsilon_query)}: {fmt_delta(ds.delta_at_epsilon)}"
                 f" (PLD {fmt_delta(ds.delta_at_epsilon_pld)},"
                 f" RDP {fmt_delta(ds.delta_at_epsilon_rdp)})"
             )
@@ -207,7 +213,7 @@ def render_markdown(assessment: Assessment, change: Change | None = None) -> str
         for ds in assessment.datasets:
             lines.append(
                 f"| {_md(ds.dataset)} | {_md(ds.tier or '')} | {fmt_epsilon(ds.epsilon)} |"
-                f" {ds.delta:g} | {ds.method.value if ds.method else 'none'} |"
+                f" {given(ds.delta)} | {ds.method.value if ds.method else 'none'} |"
                 f" {fmt_epsilon(ds.epsilon_pld)} | {fmt_epsilon(ds.epsilon_rdp)} |"
                 f" {_md(_limit(ds))} | {fmt_fraction(ds.used_fraction)} |"
                 f" {_status_cell(assessment, ds, icon)} |"
@@ -272,7 +278,7 @@ def render_github(assessment: Assessment, change: Change | None = None) -> str:
     changed = _by_dataset(change)
     for ds in assessment.datasets:
         summary = (
-            f"{ds.dataset}: ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}, limit"
+            f"{ds.dataset}: ε = {fmt_epsilon(ds.epsilon)} at δ = {given(ds.delta)}, limit"
             f" {_limit(ds)}, used {fmt_fraction(ds.used_fraction)}"
         ) + _change_clause(changed.get(ds.dataset), change)
         level = {Status.FAIL: "error", Status.WARN: "warning", Status.PASS: "notice"}[ds.status]
@@ -309,7 +315,7 @@ def render_junit(assessment: Assessment, change: Change | None = None) -> str:
             "testcase", name=_xml_safe(f"{ds.dataset} within budget"), classname="privaudit.budget"
         )
         message = (
-            f"ε = {fmt_epsilon(ds.epsilon)} at δ = {ds.delta:g}; limit {_limit(ds)};"
+            f"ε = {fmt_epsilon(ds.epsilon)} at δ = {given(ds.delta)}; limit {_limit(ds)};"
             f" used {fmt_fraction(ds.used_fraction)}"
         ) + _change_clause(changed.get(ds.dataset), change)
         severity = {
@@ -395,7 +401,7 @@ def _added(value: float | None) -> str:
 
 
 def _change_limit(item: DatasetChange) -> str:
-    return "no limit" if item.limit_epsilon is None else f"{item.limit_epsilon:g}"
+    return "no limit" if item.limit_epsilon is None else given(item.limit_epsilon)
 
 
 def _change_cells(item: DatasetChange) -> list[str]:
@@ -470,7 +476,7 @@ def _markdown_change(assessment: Assessment, change: Change) -> str:
 
     No emoji: the status word is the verdict, readable where emoji are not rendered.
     """
-    deltas = ", ".join(f"{_md(ds.dataset)} {ds.delta:g}" for ds in assessment.datasets)
+    deltas = ", ".join(f"{_md(ds.dataset)} {given(ds.delta)}" for ds in assessment.datasets)
     lines = [
         f"## privaudit: {assessment.status.value.upper()}",
         "",

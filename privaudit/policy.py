@@ -29,10 +29,11 @@ import difflib
 import re
 import tomllib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Final
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import yaml
 from pydantic import (
@@ -164,6 +165,38 @@ class DatasetSpec(BaseModel):
     description: str | None = Field(default=None, description="What the dataset holds.")
 
 
+@dataclass(frozen=True)
+class DeltaFinding:
+    """A dataset whose tier's δ is too large for its size n: ``fail`` when δ ≥ 1/n (such a δ
+    allows releasing a whole record; ``check`` fails the dataset too), ``warn`` when δ is below
+    1/n but above 1/n^1.1 (the usual margin: δ well below 1/n)."""
+
+    severity: Literal["fail", "warn"]
+    dataset: str
+    tier: str
+    delta: float
+    size: int
+
+    @property
+    def message(self) -> str:
+        where = f"dataset {self.dataset!r} (tier {self.tier!r}, n = {self.size})"
+        if self.severity == "fail":
+            return (
+                f"{where}: δ = {_as_given(self.delta)} is not below 1/n = {1 / self.size:.3g};"
+                " such a δ allows releasing a whole record: choose δ well below 1/n"
+                f" (≤ 1/n^1.1 = {self.size**-1.1:.3g})"
+            )
+        return (
+            f"{where}: δ = {_as_given(self.delta)} is below 1/n = {1 / self.size:.3g} but above"
+            f" 1/n^1.1 = {self.size**-1.1:.3g}; a δ well below 1/n is safer"
+        )
+
+
+def _as_given(value: float) -> str:
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))
+
+
 class Policy(BaseModel):
     """A privacy policy: named tiers of limits and the datasets they govern."""
 
@@ -206,6 +239,22 @@ class Policy(BaseModel):
     def dataset(self, dataset_id: str) -> DatasetSpec | None:
         """The dataset with this id, or ``None`` when the policy does not list it."""
         return self.datasets.get(dataset_id)
+
+    def delta_findings(self) -> tuple[DeltaFinding, ...]:
+        """Every dataset whose tier's δ is not below 1/n (``fail``) or is above 1/n^1.1
+        (``warn``), in the policy's order. ``privaudit policy validate`` reports them; loading a
+        policy does not refuse them (``check`` reports δ ≥ 1/n as a finding of the dataset)."""
+        findings = []
+        for dataset_id, spec in self.datasets.items():
+            delta = self.tiers[spec.tier].delta
+            severity: Literal["fail", "warn"] | None = None
+            if delta >= 1 / spec.size:  # the same comparison as the assessment's finding
+                severity = "fail"
+            elif delta > spec.size**-1.1:
+                severity = "warn"
+            if severity is not None:
+                findings.append(DeltaFinding(severity, dataset_id, spec.tier, delta, spec.size))
+        return tuple(findings)
 
     def tier_of(self, dataset_id: str) -> Tier | None:
         """The tier governing a dataset, or ``None`` when the policy does not list it."""

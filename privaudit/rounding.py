@@ -26,6 +26,35 @@ def up(value: float, digits: int = 4) -> str:
     return _significant(value, digits, ROUND_CEILING)
 
 
+def up_fixed(value: float, decimals: int = 4) -> str:
+    """``value`` rounded up to ``decimals`` places (2.3705, 0.0001): the fixed-point form of a
+    shown ε, never below the computed one (a dataset over its limit by a hair never shows an ε at
+    or below the limit)."""
+    if not math.isfinite(value):
+        return number(value)
+    if abs(value) >= 1e15:  # beyond a Decimal quantize's precision; digits there are moot
+        return up(value)
+    exact = Decimal(repr(float(value)))
+    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_CEILING))
+
+
+def percent_up(fraction: float, decimals: int = 1) -> str:
+    """A fraction as a percentage rounded up (100.1%, not 100.0%, for a budget over by a hair)."""
+    if not math.isfinite(fraction):
+        return number(fraction)
+    exact = Decimal(repr(float(fraction))) * 100
+    if abs(exact) >= Decimal("1e15"):
+        return up(float(exact)) + "%"
+    return f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_CEILING)}%"
+
+
+def given(value: float) -> str:
+    """A policy input (a limit, a δ) as written: the compact form (10, 1e-06) when it reads
+    back as the same number, else every digit, so a limit is never shown rounded either way."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))
+
+
 def down(value: float, digits: int = 5) -> str:
     """Rounded down (a number of epochs that fits is never overstated)."""
     return _significant(value, digits, ROUND_FLOOR)

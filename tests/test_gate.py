@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from privaudit.accounting.accountant import Method
+from privaudit.accounting.accountant import Method, account
 from privaudit.accounting.dp_events import NeighbouringRelation
 from privaudit.assess import (
     Assessment,
@@ -452,3 +452,101 @@ def test_without_a_policy_a_failure_is_still_a_failure() -> None:
 
     assert render_text(failed).startswith("privaudit: FAIL\n")
     assert exit_code(failed) == EXIT_FAIL
+
+
+# --- rounding toward the limit (issue 18) --------------------------------------------------
+#
+# A dataset over its limit by a hair: the policy's limit is the accountant's own ε − 1e-6. Its
+# ε (σ = 4 at δ = 1e-6: 1.06070186...) rounded to the nearest 4 decimals would be 1.0607, below
+# the limit; every format must show it rounded up, above the limit.
+
+HAIR_SIGMA = 4.0
+HAIR_DELTA = 1e-6
+HAIR_QUERY = 1.0
+"""The ε at which the text format also shows δ (2.92427...e-6: nearest 4 digits go down)."""
+
+
+def over_by_a_hair(tmp_path: Path) -> tuple[Assessment, float]:
+    """The assessment of a one-release ledger whose dataset fails by 1e-6, and its limit."""
+    path = tmp_path / "ledger.jsonl"
+    append_entry(path, dataset="d", mechanism={"type": "gaussian", "noise_multiplier": HAIR_SIGMA})
+    ledger = read_ledger(path)
+    epsilon = account([entry.mechanism for entry in ledger.entries], HAIR_DELTA).epsilon
+    limit = epsilon - 1e-6
+    policy = parse_policy(
+        {
+            "tiers": {"t": {"epsilon": limit, "delta": HAIR_DELTA}},
+            "datasets": {"d": {"tier": "t", "size": 10**7}},
+        },
+        "<test>",
+    )
+    result = assess(ledger, policy, epsilon=HAIR_QUERY)
+    (ds,) = result.datasets
+    assert ds.status is Status.FAIL and ds.epsilon == epsilon
+    assert float(f"{epsilon:.4f}") < limit  # nearest rounding would show ε below the limit
+    return result, limit
+
+
+def shown_epsilon(text: str, pattern: str = r"ε = ([0-9.]+) at δ") -> float:
+    match = re.search(pattern, text)
+    assert match is not None, text
+    return float(match.group(1))
+
+
+def test_text_shows_a_failing_epsilon_above_its_limit(tmp_path: Path) -> None:
+    result, limit = over_by_a_hair(tmp_path)
+    (line,) = [line for line in render_text(result).splitlines() if line.startswith("d ")]
+    assert "FAIL" in line
+    assert shown_epsilon(line) > limit
+
+
+def test_markdown_shows_a_failing_epsilon_above_its_limit(tmp_path: Path) -> None:
+    result, limit = over_by_a_hair(tmp_path)
+    (row,) = [line for line in render_markdown(result).splitlines() if line.startswith("| d |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert float(cells[2]) > limit
+
+
+def test_junit_shows_a_failing_epsilon_above_its_limit(tmp_path: Path) -> None:
+    result, limit = over_by_a_hair(tmp_path)
+    failure = ET.fromstring(render_junit(result)).find(".//failure")
+    assert failure is not None
+    assert shown_epsilon(failure.get("message", "")) > limit
+
+
+def test_github_shows_a_failing_epsilon_above_its_limit(tmp_path: Path) -> None:
+    result, limit = over_by_a_hair(tmp_path)
+    (summary,) = [
+        message
+        for level, props, message in commands(render_github(result))
+        if level == "error" and message.startswith("d: ")
+    ]
+    assert shown_epsilon(summary) > limit
+
+
+def test_text_shows_the_limit_as_the_policy_gives_it(tmp_path: Path) -> None:
+    # Rounded to 6 digits (1.06070) the limit would read below the exact one and close to the ε.
+    result, limit = over_by_a_hair(tmp_path)
+    assert f"limit {limit!r};" in render_text(result)
+
+
+def test_used_fraction_of_a_failing_dataset_is_shown_above_100_percent(tmp_path: Path) -> None:
+    result, _ = over_by_a_hair(tmp_path)
+    (line,) = [line for line in render_text(result).splitlines() if line.startswith("d ")]
+    used = re.search(r"used ([0-9.]+)%", line)
+    assert used is not None and float(used.group(1)) > 100
+
+
+def test_text_shows_a_delta_at_epsilon_no_smaller_than_the_exact_one(tmp_path: Path) -> None:
+    result, _ = over_by_a_hair(tmp_path)
+    exact = result.datasets[0].delta_at_epsilon
+    assert exact is not None and float(f"{exact:.4g}") < exact  # nearest would go below
+    match = re.search(r"δ at ε = 1: (\S+) \(PLD", render_text(result))
+    assert match is not None
+    assert float(match.group(1)) >= exact
+
+
+def test_json_keeps_the_exact_epsilon_of_a_dataset_over_by_a_hair(tmp_path: Path) -> None:
+    result, _ = over_by_a_hair(tmp_path)
+    (ds,) = strict_json(render_json(result))["datasets"]
+    assert ds["epsilon"] == result.datasets[0].epsilon

@@ -845,3 +845,35 @@ def test_tolerance_above_half_the_cap_is_refused(tmp_path: Path) -> None:
 def test_packaged_scenario_policies_are_the_shipped_examples(name: str) -> None:
     packaged = ROOT / "privaudit" / "policies" / "examples" / name
     assert packaged.read_bytes() == (POLICIES / "examples" / name).read_bytes()
+
+
+# --- δ against 1/n (issue 18) -------------------------------------------------------------------
+
+
+def _sized(delta: float, size: int) -> Policy:
+    return parse_policy(
+        {
+            "tiers": {"t": {"epsilon": 1.0, "delta": delta}},
+            "datasets": {"d": {"tier": "t", "size": size}},
+        },
+        "<test>",
+    )
+
+
+def test_delta_findings_fail_a_delta_not_below_one_over_n() -> None:
+    (finding,) = _sized(0.01, 1000).delta_findings()
+    assert (finding.severity, finding.dataset, finding.tier) == ("fail", "d", "t")
+
+
+def test_delta_findings_warn_of_a_delta_above_one_over_n_to_the_1_1() -> None:
+    (finding,) = _sized(0.0008, 1000).delta_findings()
+    assert finding.severity == "warn"
+
+
+def test_delta_findings_are_empty_for_a_delta_well_below_one_over_n() -> None:
+    assert _sized(1e-4, 1000).delta_findings() == ()
+
+
+def test_loading_a_policy_does_not_refuse_a_delta_not_below_one_over_n() -> None:
+    # ``check`` reports it as a finding of the dataset; only ``policy validate`` fails on it.
+    assert _sized(0.01, 1000).datasets["d"].size == 1000

@@ -24,6 +24,7 @@ from privaudit.audit.planted import PlantedBug, planted_bug_named
 from privaudit.errors import InputError
 from privaudit.mechanisms import DpFedAvg, Mechanism
 from privaudit.records.audit import AuditRecord
+from privaudit.rounding import up_fixed
 
 __all__ = ["AuditRequest", "run_dpsgd_audit", "run_fedavg_audit"]
 
@@ -188,7 +189,7 @@ def _run(audited: _Audited, request: AuditRequest, bug: PlantedBug | None) -> Au
     say = request.get("progress") or (lambda _line: None)
     delta = request["delta"]
     claimed = account([audited.mechanism], delta).epsilon
-    say(f"audit: {audited.description}; claimed ε = {claimed:.4f} at δ = {delta:g}")
+    say(f"audit: {audited.description}; claimed ε = {up_fixed(claimed)} at δ = {delta:g}")
     with one_blas_thread():
         record: AuditRecord = audited.audit(
             epsilon_claimed=claimed,

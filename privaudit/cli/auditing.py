@@ -14,6 +14,7 @@ from privaudit.cli.app import SummaryFormat, TrainData
 from privaudit.cli.inputs import check_delta, check_positive, make_parent, options_named
 from privaudit.cli.present import emit, emit_json, progress_line
 from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
+from privaudit.rounding import up_fixed
 
 if TYPE_CHECKING:
     from privaudit.cli.audit import AuditMethod
@@ -83,7 +84,7 @@ def _write_record(record: AuditRecord, path: Path) -> None:
 def _summary(record: AuditRecord, path: Path) -> None:
     checks = record.direct_checks
     emit(
-        f"{record.name}: ε claimed {record.epsilon_claimed:.4f}, lower bound"
+        f"{record.name}: ε claimed {up_fixed(record.epsilon_claimed)}, lower bound"
         f" {record.epsilon_lower_bound:.4f} at {100 * record.confidence:g}% confidence"
         f" ({record.method}, {record.correct}/{record.guesses} correct of"
         f" {record.canaries} canaries): {record.verdict.upper()}"

@@ -17,6 +17,7 @@ from privaudit.cli.present import (
     status_line,
 )
 from privaudit.errors import EXIT_FAIL, EXIT_OK
+from privaudit.rounding import up_fixed
 
 if TYPE_CHECKING:
     from privaudit.scenarios.demo import DemoResult
@@ -65,10 +66,10 @@ def _say(line: str) -> None:
 
 def _summary(result: DemoResult, out: Path, chosen: list[str]) -> None:
     for run in result.runs:
-        eps = "not private" if run["epsilon"] is None else f"ε = {run['epsilon']:.4f}"
+        eps = "not private" if run["epsilon"] is None else f"ε = {up_fixed(run['epsilon'])}"
         emit(f"{run['run']}: test accuracy {100 * run['test_accuracy']:.2f}% ({eps})")
     emit(
-        f"digits: ε = {result.epsilon:.4f} of {result.limit:g} used over the three private"
+        f"digits: ε = {up_fixed(result.epsilon)} of {result.limit:g} used over the three private"
         f" runs: {result.status.upper()}"
     )
     emit(f"report: {out / 'report.html'}" + (f", {out / 'report.pdf'}" if "pdf" in chosen else ""))

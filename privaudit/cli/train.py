@@ -26,6 +26,7 @@ from privaudit.cli.stores import file_only
 from privaudit.errors import EXIT_FAIL, EXIT_OK
 from privaudit.files import atomic_write
 from privaudit.policy import load_policy
+from privaudit.rounding import up_fixed
 
 if TYPE_CHECKING:
     from privaudit.records.run import RunRecord
@@ -103,7 +104,7 @@ def train_dpsgd_command(
     else:
         emit(
             f"{record.name}: test accuracy {100 * record.test_accuracy:.2f}% at"
-            f" ε = {summary['epsilon']:.4f}, δ = {delta:g} (noise multiplier"
+            f" ε = {up_fixed(summary['epsilon'])}, δ = {delta:g} (noise multiplier"
             f" {summary['noise_multiplier']:.4f}, {summary['steps']} steps)"
         )
         if record.stop_reason:
@@ -179,7 +180,7 @@ def tradeoff_command(
     emit(f"{'ε target':>9}  {'ε':>8}  {'accuracy':>8}  {'time':>7}")
     for r in rows:
         wanted = "baseline" if r["target_epsilon"] is None else f"{r['target_epsilon']:g}"
-        eps = "-" if r["epsilon"] is None else f"{r['epsilon']:.4f}"
+        eps = "-" if r["epsilon"] is None else up_fixed(r["epsilon"])
         emit(f"{wanted:>9}  {eps:>8}  {100 * r['test_accuracy']:7.2f}%  {r['wall_seconds']:6.1f}s")
     emit(f"chart: {out / 'tradeoff.png'}, {out / 'tradeoff.svg'}; data: {out / 'tradeoff.json'}")
 

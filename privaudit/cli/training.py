@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from privaudit.cli.inputs import make_parent, options_named
 from privaudit.cli.present import end_status_line, progress_line, status_line
+from privaudit.rounding import up_fixed
 
 if TYPE_CHECKING:
     from privaudit.records.run import RunRecord
@@ -34,7 +35,7 @@ def _train(settings: RunSettings) -> RunRecord:
     def progress(stats: EpochStats) -> None:
         # The live figure is the streaming accountant's bound (RDP far from the cap, PLD near
         # it, earlier ledger entries included); the record has the tight per-epoch PLD values.
-        eps = "" if stats.epsilon is None else f"  ε ≤ {stats.epsilon:.4f}"
+        eps = "" if stats.epsilon is None else f"  ε ≤ {up_fixed(stats.epsilon)}"
         total = f"/{epochs_total}" if epochs_total else ""
         # One line rewritten in place on a terminal; one line per epoch in a CI log.
         status_line(

@@ -32,6 +32,7 @@ from typing import Any, Final
 from privaudit.files import atomic_write
 from privaudit.gate import to_json_data
 from privaudit.report.model import Report
+from privaudit.rounding import given
 
 __all__ = [
     "TRUST_MODELS",
@@ -211,7 +212,7 @@ def render_html(
     def num(value: float | None, key: str, index: int) -> Markup:
         shown = {
             "epsilon": format_epsilon,
-            "limit_epsilon": format_epsilon,
+            "limit_epsilon": format_limit,
             "delta": format_delta,
             "used_fraction": format_percent,
         }[key](value)
@@ -235,6 +236,7 @@ def render_html(
         assessment_json=Markup(safe_json),
         num=num,
         eps=format_epsilon,
+        lim=format_limit,
         dlt=format_delta,
         pct=format_percent,
     )
@@ -395,6 +397,12 @@ def format_epsilon(value: float | None) -> str:
     if math.isinf(value):
         return "∞ (unbounded)"
     return str(_ceil(_decimal(value), Decimal("0.0001")))
+
+
+def format_limit(value: float | None) -> str:
+    """A policy limit as written (not rounded: rounding it up would make a limit look larger
+    than the ε just above it, and down would make a passing ε look over it)."""
+    return "n/a" if value is None else given(value)
 
 
 def format_delta(value: float | None) -> str:

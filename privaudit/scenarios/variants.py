@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from privaudit.rounding import up_fixed
 from privaudit.scenarios.context import Context
 from privaudit.scenarios.planning import Aggregator, SecureSum, calibrate_local
 from privaudit.scenarios.recording import (
@@ -286,7 +287,9 @@ def _measured(
     if sigma is not None and sigma > 0:
         epsilon = run_epsilon(result.ledger_entries, context.delta)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in SUMMARY_METRICS)
-    context.say(f"{spec.name}: {summary}" + ("" if epsilon is None else f", ε = {epsilon:.4f}"))
+    context.say(
+        f"{spec.name}: {summary}" + ("" if epsilon is None else f", ε = {up_fixed(epsilon)}")
+    )
     return VariantResult(
         name=spec.name,
         description=spec.description,

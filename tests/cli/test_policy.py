@@ -105,3 +105,63 @@ def test_policy_validate_counts_one_tier_in_the_singular(
 
     assert result.code == 0, result.err
     assert f"{policy}: valid policy with 1 tier and 1 dataset\n" in result.out
+
+
+# --- δ against 1/n (issue 18) -------------------------------------------------------------------
+
+
+def delta_policy(path: Path, delta: float, size: int = 1000) -> Path:
+    path.write_text(
+        "version: 1\n"
+        "tiers:\n"
+        f"  sensitive: {{epsilon: 1.0, delta: {delta!r}}}\n"
+        "datasets:\n"
+        f"  records: {{tier: sensitive, size: {size}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_policy_validate_fails_a_delta_not_below_one_over_n(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    result = cli(capsys, "policy", "validate", delta_policy(tmp_path / "p.yaml", 0.01))
+
+    line = one_error_line(result)
+    assert result.code == 1
+    assert "'records'" in line and "'sensitive'" in line
+    assert "δ = 0.01" in line and "1/n = 0.001" in line
+
+
+def test_policy_validate_json_fails_a_delta_not_below_one_over_n(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = delta_policy(tmp_path / "p.yaml", 0.001)  # δ = 1/n exactly is not below it
+
+    result = cli(capsys, "policy", "validate", policy, "--format", "json")
+
+    data = json.loads(result.out)
+    assert result.code == 1
+    assert data["valid"] is False
+    assert len(data["problems"]) == 1 and "1/n = 0.001" in data["problems"][0]
+
+
+def test_policy_validate_warns_of_a_delta_above_one_over_n_to_the_1_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 1/1000 = 0.001 > δ = 0.0008 > 1000^-1.1 ≈ 0.000501
+    result = cli(capsys, "policy", "validate", delta_policy(tmp_path / "p.yaml", 0.0008))
+
+    (warning,) = [line for line in result.out.splitlines() if "warning:" in line]
+    assert result.code == 0, result.err
+    assert "'records'" in warning and "δ = 0.0008" in warning and "1/n^1.1" in warning
+
+
+def test_policy_validate_passes_a_delta_well_below_one_over_n(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    result = cli(capsys, "policy", "validate", delta_policy(tmp_path / "p.yaml", 1e-4))
+
+    assert result.code == 0, result.err
+    assert "valid policy" in result.out
+    assert "warning" not in result.text
