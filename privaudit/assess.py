@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -292,6 +292,7 @@ def _assess_dataset(
     for result in results:
         findings += [f for f in _accounting_findings(result, method) if f not in findings]
     findings += _shuffle_findings(mechanisms, target_delta, method)
+    findings += _seed_findings(entries)
     if spec is not None and tier is not None and target_delta >= 1 / spec.size:
         findings.append(
             Finding(
@@ -521,6 +522,41 @@ def _shuffle_findings(
                 " batches, which have no certified amplification bound: accounted as one"
                 f" unsampled Gaussian per epoch (ε = {up(unamplified.epsilon)}); if the batches"
                 f" were truly Poisson-sampled the same entries would give ε = {up(poisson.epsilon)}"
+            ),
+        )
+    ]
+
+
+SEED_META: Final = "seed"
+"""Ledger ``meta`` key privaudit's own trainers write: ``{"origin": "os.urandom"}`` when the
+noise generator was seeded from the OS's cryptographic entropy, ``{"origin": "user"}`` when the
+user fixed the seed. The seed's value is not written: the ledger travels with every report, and a
+known seed lets anyone regenerate the noise (the run record keeps it for reproducibility).
+Optional: entries without it (older ledgers, other writers) produce no finding."""
+
+
+def _seed_findings(entries: Sequence[LedgerEntry]) -> list[Finding]:
+    """A release whose noise seed the user fixed: whoever knows the seed knows the noise."""
+    runs: list[str] = []
+    for entry in entries:
+        seed = entry.meta.get(SEED_META)
+        if isinstance(seed, dict) and seed.get("origin") == "user":
+            name = entry.run or "(no run name)"
+            if name not in runs:
+                runs.append(name)
+    if not runs:
+        return []
+    shown = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+    return [
+        Finding(
+            code="user_seed",
+            severity=Severity.WARN,
+            message=(
+                f"{'runs' if len(runs) > 1 else 'run'} {shown} drew"
+                f" {'their' if len(runs) > 1 else 'its'} noise from a seed the user fixed:"
+                " anyone who knows or guesses the seed can"
+                " regenerate the noise and remove it, so the guarantee holds only while the seed"
+                " stays secret; release models trained with OS entropy (no --seed)"
             ),
         )
     ]

@@ -91,6 +91,13 @@ def write_ledger(
         else list(result.ledger_entries)
     )
     unit = result.privacy_unit if privacy_unit is None else privacy_unit
+    # Where the noise seed came from (privaudit.assess.SEED_META), not its value.
+    # Unknown (None: simulate() called with the caller's own generators): nothing is written.
+    seed = (
+        {}
+        if result.seed is None
+        else {"seed": {"origin": "os.urandom" if result.seed == "crypto" else "user"}}
+    )
     return [
         append_entry(
             ledger_path,
@@ -99,7 +106,7 @@ def write_ledger(
             partition=item.partition,
             privacy_unit=unit,
             run=run,
-            meta=item.meta,
+            meta={**item.meta, **seed},
         )
         for item in items
     ]

@@ -134,6 +134,13 @@ class AuditRecord(BaseModel):
     test_accuracy: float | None = None
     """Of the audited model on the (public) test set: shows the audited trainer did train."""
     seed: int = Field(ge=0)
+    ledger_head: str | None = None
+    """The audited ledger's head (an entry hash) when the audit was bound to a run of it."""
+    dataset_id: str | None = None
+    """The ledger dataset of the audited run."""
+    run: str | None = None
+    """The ledger run whose trainer configuration was audited. A report attaches the record only
+    to a ledger holding ``ledger_head`` with entries of this run on this dataset."""
     wall_seconds: float = Field(ge=0)
     versions: dict[str, str]
 

@@ -53,6 +53,9 @@ class PrivacyRecord(BaseModel):
     ledger: str | None = None
     dataset_id: str | None = None
     accountant: str = "pld"
+    ledger_head: str | None = None
+    """Hash of the last ledger entry the run appended: binds the record to that ledger (a
+    report attaches the record only to a ledger holding this entry, of this run and dataset)."""
 
 
 class RoundRecord(BaseModel):

@@ -64,6 +64,7 @@ __all__ = [
     "LedgerRow",
     "Report",
     "RunSummary",
+    "SkippedRecord",
     "build_report",
     "tier_rating",
 ]
@@ -156,6 +157,23 @@ class LedgerRow(BaseModel):
     last_hash: str
 
 
+class SkippedRecord(BaseModel):
+    """A run or audit record supplied with the report but not attached to it, and why: it does
+    not belong to the assessed ledger (another ledger, dataset or run), or names none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    kind: str
+    """``run`` or ``audit``."""
+    name: str
+    reason: str
+    private: bool = False
+    """A private run record: if it used this data, its privacy cost is missing from the totals."""
+    in_ledger: bool | None = None
+    sha256: str = ""
+
+
 class Report(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -180,7 +198,9 @@ class Report(BaseModel):
     runs: tuple[RunRecord, ...]
     run_paths: tuple[str, ...]
     audits: tuple[AuditRecord, ...] = ()
-    """Empirical audit records supplied with ``--runs`` (section 11)."""
+    """Empirical audit records supplied with ``--runs`` that belong to the ledger (section 11)."""
+    skipped: tuple[SkippedRecord, ...] = ()
+    """Records supplied with ``--runs`` but not attached: they do not match the ledger."""
     ledger_rows: tuple[LedgerRow, ...]
     ledger_groups: int = 0
     """Rows the appendix would need for the whole ledger (more than shown when truncated)."""
@@ -206,14 +226,21 @@ class Report(BaseModel):
                 "ledger_path": moved(self.ledger_path),
                 "policy_path": moved(self.policy_path),
                 "run_paths": tuple(moved(p) for p in self.run_paths),
+                "skipped": tuple(
+                    s.model_copy(update={"path": moved(s.path)}) for s in self.skipped
+                ),
                 "commands": tuple(moved(c) for c in self.commands),
             }
         )
 
-    def runs_not_in_ledger(self) -> list[RunRecord]:
-        """Private runs whose record names no ledger: their privacy cost is not counted."""
+    def runs_not_in_ledger(self) -> list[RunRecord | SkippedRecord]:
+        """Private runs supplied but absent from the ledger (attached comparison runs and
+        skipped private records): their privacy cost is not counted."""
         in_ledger = {run.run for section in self.datasets for run in section.runs}
-        return [r for r in self.runs if r.privacy is not None and r.name not in in_ledger]
+        attached: list[RunRecord | SkippedRecord] = [
+            r for r in self.runs if r.privacy is not None and r.name not in in_ledger
+        ]
+        return attached + [s for s in self.skipped if s.kind == "run" and s.private]
 
 
 def tier_rating(epsilon: float) -> str:
@@ -246,7 +273,10 @@ def build_report(
     ledger = read_ledger(ledger_path)
     policy = load_policy(policy_path)
     policy_bytes = _read_bytes(policy_path)
-    records, record_paths, audits = _read_runs(runs)
+    supplied = _read_runs(runs)
+    records, record_paths, audits, skipped = _match_records(ledger, supplied)
+    for item in skipped:
+        say(f"skipped {item.kind} record {item.path}: {item.reason}")
     say(f"assessing {len(ledger.entries)} ledger entries")
     assessment = assess(ledger, policy, policy_path=policy_path)
     by_dataset: dict[str, list[LedgerEntry]] = defaultdict(list)
@@ -260,10 +290,7 @@ def build_report(
         )
     stamp = generated_at or datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     policy_sha = hashlib.sha256(policy_bytes).hexdigest()
-    review = (
-        review_id
-        or "PA-" + hashlib.sha256(f"{ledger.head}:{policy_sha}".encode()).hexdigest()[:12].upper()
-    )
+    review = review_id or _review_id(ledger.sha256, policy_sha, supplied, title)
     times = [e.time for e in ledger.entries]
     return Report(
         title=title or f"Differential privacy report: {policy.system or ledger_path.stem}",
@@ -287,6 +314,7 @@ def build_report(
         runs=tuple(records),
         run_paths=tuple(str(p) for p in record_paths),
         audits=tuple(audits),
+        skipped=tuple(skipped),
         ledger_rows=tuple(_ledger_rows(ledger)),
         ledger_groups=_group_count(ledger),
         commands=_commands(ledger_path, policy_path, runs),
@@ -604,9 +632,115 @@ def _group_count(ledger: Ledger) -> int:
 # --- inputs and provenance ---------------------------------------------------------------------
 
 
-def _read_runs(
-    paths: Sequence[Path],
-) -> tuple[list[RunRecord], list[Path], list[AuditRecord]]:
+_Supplied = tuple[Path, str, RunRecord | AuditRecord]
+"""A supplied record: its file, the file's SHA-256 and the record."""
+
+
+def _review_id(
+    ledger_sha256: str, policy_sha256: str, supplied: Sequence[_Supplied], title: str | None
+) -> str:
+    """The review id: a hash of everything the report is made of, so two reports of different
+    inputs never share one. It is reproducible: the same ledger bytes, policy bytes, supplied
+    record files and title give the same id whenever and wherever the report is generated (the
+    generation time is deliberately left out; it is printed beside the id)."""
+    inputs = {
+        "ledger_sha256": ledger_sha256,
+        "policy_sha256": policy_sha256,
+        "records": sorted(sha for _, sha, _ in supplied),
+        "title": title,
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode("utf-8")).hexdigest()
+    return "PA-" + digest[:16].upper()
+
+
+def _match_records(
+    ledger: Ledger, supplied: Sequence[_Supplied]
+) -> tuple[list[RunRecord], list[Path], list[AuditRecord], list[SkippedRecord]]:
+    """The supplied records that belong to ``ledger``, and the others with the reason.
+
+    A private run record that carries ``privacy.ledger_head`` (privaudit's trainers write it)
+    belongs when the ledger holds that entry and the entry is of the record's run and dataset;
+    an older record without it, when the ledger has entries of its run (on its dataset). A
+    comparison run (non-private, or kept out of the ledger) belongs when the ledger holds its
+    dataset. An audit record belongs when the ledger holds its ``ledger_head`` and, up to that
+    entry, entries of its run on its dataset; an audit bound to no ledger run is skipped.
+    """
+    index = {entry.hash: i for i, entry in enumerate(ledger.entries)}
+    datasets = {entry.dataset for entry in ledger.entries}
+
+    def held(dataset: str | None, run: str, upto: int | None = None) -> bool:
+        entries = ledger.entries if upto is None else ledger.entries[: upto + 1]
+        return any(e.run == run and dataset in (None, e.dataset) for e in entries)
+
+    def on(dataset: str | None) -> str:
+        return "" if dataset is None else f" on dataset {dataset!r}"
+
+    records: list[RunRecord] = []
+    paths: list[Path] = []
+    audits: list[AuditRecord] = []
+    skipped: list[SkippedRecord] = []
+    for path, sha, record in supplied:
+        reason: str | None = None
+        if isinstance(record, AuditRecord):
+            if record.ledger_head is None or record.run is None or record.dataset_id is None:
+                reason = "the audit is bound to no ledger run (no ledger_head, dataset_id, run)"
+            elif record.ledger_head not in index:
+                reason = (
+                    f"its ledger head {record.ledger_head[:16]}… is not an entry of this ledger"
+                    " (an audit of another ledger)"
+                )
+            elif not held(record.dataset_id, record.run, index[record.ledger_head]):
+                reason = f"this ledger has no entries of run {record.run!r}{on(record.dataset_id)}"
+            if reason is None:
+                audits.append(record)
+            else:
+                skipped.append(
+                    SkippedRecord(
+                        path=str(path), kind="audit", name=record.name, reason=reason, sha256=sha
+                    )
+                )
+            continue
+        privacy = record.privacy
+        dataset = privacy.dataset_id if privacy is not None else None
+        if privacy is None or record.in_ledger is False:
+            dataset = dataset or record.data.get("name")
+            if dataset not in datasets:
+                reason = f"a comparison run on dataset {dataset!r}, which this ledger does not hold"
+        elif privacy.ledger_head is not None:
+            entry = (
+                ledger.entries[index[privacy.ledger_head]] if privacy.ledger_head in index else None
+            )
+            if entry is None:
+                reason = (
+                    f"its ledger entry {privacy.ledger_head[:16]}… is not in this ledger"
+                    " (a run of another ledger)"
+                )
+            elif entry.run != record.name or dataset not in (None, entry.dataset):
+                reason = (
+                    f"its ledger entry is of run {entry.run!r} on dataset {entry.dataset!r},"
+                    f" not of run {record.name!r}{on(dataset)}"
+                )
+        elif not held(dataset, record.name):
+            reason = f"this ledger has no entries of run {record.name!r}{on(dataset)}"
+        if reason is None:
+            records.append(record)
+            paths.append(path)
+        else:
+            skipped.append(
+                SkippedRecord(
+                    path=str(path),
+                    kind="run",
+                    name=record.name,
+                    reason=reason,
+                    private=privacy is not None,
+                    in_ledger=record.in_ledger,
+                    sha256=sha,
+                )
+            )
+    return records, paths, audits, skipped
+
+
+def _read_runs(paths: Sequence[Path]) -> list[_Supplied]:
     """Run records and audit records (``"kind": "audit"``) from files or folders of them."""
     from privaudit.records.audit import read_audit_record
 
@@ -618,16 +752,11 @@ def _read_runs(
             files.append(path)
         else:
             raise InputError(str(path), None, "run record or folder does not exist")
-    records: list[RunRecord] = []
-    record_paths: list[Path] = []
-    audits: list[AuditRecord] = []
+    supplied: list[_Supplied] = []
     for file in files:
-        if _is_audit(file):
-            audits.append(read_audit_record(file))
-        else:
-            records.append(read_record(file))
-            record_paths.append(file)
-    return records, record_paths, audits
+        record = read_audit_record(file) if _is_audit(file) else read_record(file)
+        supplied.append((file, hashlib.sha256(_read_bytes(file)).hexdigest(), record))
+    return supplied
 
 
 def _is_audit(path: Path) -> bool:

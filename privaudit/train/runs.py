@@ -164,18 +164,24 @@ def run_dpsgd(
         )
         config = replace(config, noise_multiplier=calibration.value)
     appended_steps = 0
+    last_hash: str | None = None
 
     def record_epoch(stats: EpochStats) -> None:
-        nonlocal appended_steps
+        nonlocal appended_steps, last_hash
         if settings.ledger is not None and config.private and stats.steps > appended_steps:
-            append_entry(
+            last_hash = append_entry(
                 settings.ledger,
                 dataset=dataset_id,
                 mechanism=config.mechanism(n, stats.steps - appended_steps),
                 run=settings.run_name,
                 privacy_unit="example",
-                meta={"epoch": stats.epoch, "test_accuracy": round(stats.test_accuracy, 6)},
-            )
+                meta={
+                    "epoch": stats.epoch,
+                    "test_accuracy": round(stats.test_accuracy, 6),
+                    # Where the noise seed came from (privaudit.assess.SEED_META), not its value.
+                    "seed": {"origin": "os.urandom" if config.seed is None else "user"},
+                },
+            ).hash
             appended_steps = stats.steps
         if on_epoch is not None:
             on_epoch(stats)
@@ -190,7 +196,11 @@ def run_dpsgd(
         accountant=accountant,
         n_classes=split.train.num_classes,
     )
-    return _record(settings, split, recipe, config, result, time.perf_counter() - started)
+    record = _record(settings, split, recipe, config, result, time.perf_counter() - started)
+    if record.privacy is not None and last_hash is not None:
+        privacy = record.privacy.model_copy(update={"ledger_head": last_hash})
+        record = record.model_copy(update={"privacy": privacy})
+    return record
 
 
 @lru_cache(maxsize=2)
