@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         SampledWithoutReplacement,
         Sampling,
         SelfComposed,
+        Tuning,
         mechanism_to_json,
         parse_mechanism,
     )
@@ -96,6 +97,7 @@ _EXPORTS = {
     "SampledWithoutReplacement": "privaudit.mechanisms",
     "Sampling": "privaudit.mechanisms",
     "SelfComposed": "privaudit.mechanisms",
+    "Tuning": "privaudit.mechanisms",
     "mechanism_to_json": "privaudit.mechanisms",
     "parse_mechanism": "privaudit.mechanisms",
     "DatasetSpec": "privaudit.policy",
@@ -160,6 +162,7 @@ __all__ = [
     "SelfComposed",
     "Status",
     "Tier",
+    "Tuning",
     "UnsupportedMechanismError",
     "__version__",
     "account",

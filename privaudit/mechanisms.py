@@ -115,6 +115,30 @@ class Composed(_Node):
     events: Annotated[tuple[Mechanism, ...], Field(min_length=1, strict=False)]
 
 
+class Tuning(_Node):
+    """Hyperparameter tuning (Papernot & Steinke 2022, "Hyperparameter Tuning with Renyi
+    Differential Privacy", ICLR): ``event`` (one candidate run, e.g. a ``dpsgd``) is run a random
+    number K of times and only the best run is released. K is Poisson with mean ``mean`` when
+    ``shape`` is absent, else truncated negative binomial with shape η = ``shape`` and E[K] =
+    ``mean`` (η = 0: logarithmic, η = 1: geometric). dp_accounting's RepeatAndSelectDpEvent
+    (shape ∞ = Poisson; ``null`` here, as JSON has no ∞); its bounds need ``mean`` >= 1 and
+    ``shape`` >= 0. Accounted by RDP only (Theorems 2 and 6 of the paper)."""
+
+    type: Literal["tuning"] = "tuning"
+    event: Mechanism
+    mean: Annotated[
+        float, Field(ge=1, description="expected number of candidate runs E[K], at least 1")
+    ]
+    shape: Annotated[
+        float | None,
+        Field(ge=0, description="truncated negative binomial shape η >= 0; null: Poisson"),
+    ] = None
+
+    def describe(self) -> str:
+        law = "poisson" if self.shape is None else f"shape={self.shape:g}"
+        return f"tuning({self.event.describe()}, mean={self.mean:g}, {law})"
+
+
 class Sampling(StrEnum):
     """How DP-SGD forms its batches; it decides which amplification the accountant may claim."""
 
@@ -244,12 +268,13 @@ Mechanism = Annotated[
     | Composed
     | DpSgd
     | DpFedAvg
-    | DistributedGaussian,
+    | DistributedGaussian
+    | Tuning,
     Field(discriminator="type"),
 ]
 """Any mechanism description; the ``type`` field selects the class."""
 
-for _model in (PoissonSampled, SampledWithoutReplacement, SelfComposed, Composed):
+for _model in (PoissonSampled, SampledWithoutReplacement, SelfComposed, Composed, Tuning):
     _model.model_rebuild()
 
 MECHANISM_TYPES: tuple[str, ...] = (
@@ -264,6 +289,7 @@ MECHANISM_TYPES: tuple[str, ...] = (
     "dpsgd",
     "dpfedavg",
     "distributed_gaussian",
+    "tuning",
 )
 
 _ADAPTER: TypeAdapter[Mechanism] = TypeAdapter(Mechanism)
@@ -354,10 +380,10 @@ def _describe(node: BaseModel) -> str:
         if name == "type":
             continue
         value = getattr(node, name)
-        if isinstance(value, BaseModel):
-            args.append(_describe(value))
+        if isinstance(value, _Node):
+            args.append(value.describe())
         elif isinstance(value, tuple):
-            args.append("[" + ", ".join(_describe(v) for v in value) + "]")
+            args.append("[" + ", ".join(v.describe() for v in value) + "]")
         elif value is not None:
             args.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
     return f"{getattr(node, 'type', type(node).__name__)}({', '.join(args)})"

@@ -31,6 +31,7 @@ from privaudit.mechanisms import (
     SampledWithoutReplacement,
     Sampling,
     SelfComposed,
+    Tuning,
     mechanism_from_json_text,
     mechanism_to_json,
     parse_mechanism,
@@ -110,6 +111,12 @@ def _wrappers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         _sampled_without_replacement(children),
         st.builds(SelfComposed, event=children, count=_count),
         st.builds(Composed, events=st.lists(children, min_size=1, max_size=3).map(tuple)),
+        st.builds(
+            Tuning,
+            event=children,
+            mean=st.floats(min_value=1.0, max_value=1e9),
+            shape=st.none() | st.floats(min_value=0.0, max_value=1e6),
+        ),
     )
 
 
@@ -153,6 +160,10 @@ def _dpsgd(**changes: object) -> dict[str, Any]:
 
 def _poisson(q: object) -> dict[str, Any]:
     return {"type": "poisson_sampled", "sampling_rate": q, "event": GAUSSIAN}
+
+
+def _tuning(**changes: object) -> dict[str, Any]:
+    return {"type": "tuning", "event": _dpsgd(), "mean": 10, **changes}
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -238,6 +249,25 @@ INVALID: dict[str, tuple[object, str, str]] = {
         "mechanism",
         "dataset_size",
     ),
+    "tuning mean zero": (_tuning(mean=0), "mechanism.mean", "greater than or equal to 1"),
+    "tuning mean negative": (_tuning(mean=-3.0), "mechanism.mean", "greater than or equal to 1"),
+    "tuning mean below one": (_tuning(mean=0.5), "mechanism.mean", "greater than or equal to 1"),
+    "tuning mean NaN": (_tuning(mean=math.nan), "mechanism.mean", "NaN"),
+    "tuning mean inf": (_tuning(mean=math.inf), "mechanism.mean", "finite"),
+    "tuning mean missing": (
+        {"type": "tuning", "event": GAUSSIAN},
+        "mechanism.mean",
+        "required",
+    ),
+    "tuning shape negative": (_tuning(shape=-0.5), "mechanism.shape", "greater than or equal to 0"),
+    "tuning shape NaN": (_tuning(shape=math.nan), "mechanism.shape", "NaN"),
+    "tuning shape inf": (_tuning(shape=math.inf), "mechanism.shape", "finite"),
+    "tuning shape a string": (_tuning(shape="poisson"), "mechanism.shape", "number"),
+    "tuning bad candidate": (
+        _tuning(event=_gaussian(0.0)),
+        "mechanism.event.noise_multiplier",
+        "greater than 0",
+    ),
     "fixed_batch with a fractional batch": (
         _dpsgd(sampling="fixed_batch", sampling_rate=0.013, dataset_size=100),
         "mechanism",
@@ -319,6 +349,9 @@ CONSTRUCTIONS: dict[str, tuple[type[Any], dict[str, Any]]] = {
         {"noise_multiplier": 1.0, "sampling_rate": 0.1, "steps": 1, "sampling": "fixed_batch"},
     ),
     "empty composed": (Composed, {"events": ()}),
+    "tuning mean zero": (Tuning, {"event": _G, "mean": 0.0}),
+    "tuning mean NaN": (Tuning, {"event": _G, "mean": math.nan}),
+    "tuning shape negative": (Tuning, {"event": _G, "mean": 2.0, "shape": -1.0}),
 }
 
 
@@ -493,6 +526,27 @@ def test_dpsgd_fixed_batch_samples_the_batch_size_without_replacement() -> None:
 def test_one_step_is_not_wrapped_in_self_composed() -> None:
     run = DpSgd(noise_multiplier=1.0, sampling_rate=0.5, steps=1)
     assert run.expand() == PoissonSampled(sampling_rate=0.5, event=Gaussian(noise_multiplier=1.0))
+
+
+def test_tuning_json_form_and_description() -> None:
+    run = DpSgd(noise_multiplier=1.1, sampling_rate=0.01, steps=100)
+    poisson = parse_mechanism({"type": "tuning", "event": mechanism_to_json(run), "mean": 10})
+    assert poisson == Tuning(event=run, mean=10.0)
+    assert poisson.shape is None
+    assert mechanism_to_json(poisson) == {
+        "type": "tuning",
+        "event": mechanism_to_json(run),
+        "mean": 10.0,
+        "shape": None,
+    }
+    assert poisson.describe() == f"tuning({run.describe()}, mean=10, poisson)"
+    logarithmic = Tuning(event=Gaussian(noise_multiplier=2.0), mean=4.5, shape=0)
+    text = json.dumps(mechanism_to_json(logarithmic))
+    assert mechanism_from_json_text(text) == logarithmic
+    assert logarithmic.describe() == "tuning(gaussian(noise_multiplier=2), mean=4.5, shape=0)"
+    inside = SelfComposed(event=logarithmic, count=2)
+    assert inside.describe() == f"self_composed({logarithmic.describe()}, count=2)"
+    assert poisson.expand() is poisson
 
 
 def test_core_nodes_expand_to_themselves() -> None:

@@ -38,12 +38,20 @@ from privaudit.accounting import pld as pld_engine
 from privaudit.accounting import rdp as rdp_engine
 from privaudit.accounting.dp_events import (
     NeighbouringRelation,
+    contains_tuning,
     flatten,
     required_relation,
     to_dp_event,
 )
 from privaudit.errors import InputError, UnsupportedMechanismError
-from privaudit.mechanisms import Gaussian, Laplace, Mechanism, NonPrivate, PoissonSampled
+from privaudit.mechanisms import (
+    Gaussian,
+    Laplace,
+    Mechanism,
+    NonPrivate,
+    PoissonSampled,
+    Tuning,
+)
 
 DEFAULT_PLD_DISCRETISATION = 1e-4
 """dp_accounting's default value-discretisation interval; within 0.1% of exact on DP-SGD."""
@@ -227,6 +235,12 @@ class PldAccountant(PrivacyAccountant):
             # dp_accounting's PLD scales Gaussians differently from its RDP under REPLACE_ONE and
             # cannot do fixed-size sampling at all; privaudit only uses RDP under replace-one.
             return "PLD is used under the add_or_remove_one relation only"
+        if contains_tuning(mechanism):
+            return (
+                f"{mechanism.describe()}: no privacy-loss distribution is known for tuning (a"
+                " random number of runs, the best one released); Papernot & Steinke 2022 bound"
+                " its Rényi DP only"
+            )
         return super().unsupported_reason(mechanism)
 
     def _add(self, mechanism: Mechanism, count: int) -> None:
@@ -298,6 +312,17 @@ class RdpAccountant(PrivacyAccountant):
             and _native_rdp_kind(mechanism) is not None
         )
 
+    def unsupported_reason(self, mechanism: Mechanism) -> str | None:
+        node = mechanism.expand()
+        if isinstance(node, Tuning):
+            # privaudit applies the tuning theorems to the candidate run's own RDP curve.
+            for inner in flatten([node.event]):
+                reason = self.unsupported_reason(inner)
+                if reason is not None:
+                    return reason
+            return None
+        return super().unsupported_reason(mechanism)
+
     def _add(self, mechanism: Mechanism, count: int) -> None:
         self._rdp = self._rdp + rdp_of(mechanism, count, self.relation, self.orders)
         self._empty = False
@@ -333,6 +358,7 @@ class RdpAccountant(PrivacyAccountant):
             "subsampled_gaussian": "privaudit rdp engine (MTZ19 exact series, signed terms)",
             "laplace": "privaudit rdp engine (Mironov 2017, Prop. 6; dp-accounting's formula)",
             "conversion": "Canonne, Kamath & Steinke 2020, Prop. 12",
+            "tuning": "privaudit rdp engine (Papernot & Steinke 2022, Thms. 2 and 6)",
         }
 
 
@@ -341,6 +367,14 @@ def rdp_of(
     mechanism: Mechanism, count: int, relation: NeighbouringRelation, orders: tuple[float, ...]
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """RDP of ``count`` repetitions (composition adds RDP: Mironov 2017, Prop. 1)."""
+    if isinstance(mechanism, Tuning):
+        # One candidate run's curve (its own releases composed), then the tuning theorem.
+        run = np.zeros(len(orders))
+        for inner, times in flatten([mechanism.event]).items():
+            run = run + rdp_of(inner, times, relation, orders)
+        tuned = rdp_engine.rdp_tuning(run, orders, mechanism.mean, mechanism.shape) * count
+        tuned.setflags(write=False)
+        return tuned
     kind = (
         _native_rdp_kind(mechanism) if relation is NeighbouringRelation.ADD_OR_REMOVE_ONE else None
     )

@@ -12,6 +12,7 @@ Gaussian already models the doubled shift under REPLACE_ONE, so mixing conventio
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
@@ -27,6 +28,7 @@ from privaudit.mechanisms import (
     RandomizedResponse,
     SampledWithoutReplacement,
     SelfComposed,
+    Tuning,
 )
 
 if TYPE_CHECKING:
@@ -66,9 +68,21 @@ def _expand_inner(node: Mechanism) -> Mechanism:
     # Sugar may sit inside wrappers; normalise it so equal releases compare equal.
     if isinstance(node, PoissonSampled):
         return node.model_copy(update={"event": _expand_deep(node.event)})
-    if isinstance(node, SampledWithoutReplacement):
+    if isinstance(node, SampledWithoutReplacement | Tuning):
         return node.model_copy(update={"event": _expand_deep(node.event)})
     return node
+
+
+def contains_tuning(node: Mechanism) -> bool:
+    """True when a tuning node sits anywhere in ``node`` (no PLD is known for one)."""
+    node = node.expand()
+    if isinstance(node, Tuning):
+        return True
+    if isinstance(node, PoissonSampled | SampledWithoutReplacement | SelfComposed):
+        return contains_tuning(node.event)
+    if isinstance(node, Composed):
+        return any(contains_tuning(e) for e in node.events)
+    return False
 
 
 def _expand_deep(node: Mechanism) -> Mechanism:
@@ -93,7 +107,7 @@ def _needs_replace_one(node: Mechanism) -> bool:
     node = node.expand()
     if isinstance(node, SampledWithoutReplacement | RandomizedResponse):
         return True
-    if isinstance(node, PoissonSampled | SelfComposed):
+    if isinstance(node, PoissonSampled | SelfComposed | Tuning):
         return _needs_replace_one(node.event)
     if isinstance(node, Composed):
         return any(_needs_replace_one(e) for e in node.events)
@@ -126,4 +140,7 @@ def to_dp_event(
         return dp_event.SelfComposedDpEvent(to_dp_event(node.event, relation), node.count)
     if isinstance(node, Composed):
         return dp_event.ComposedDpEvent([to_dp_event(e, relation) for e in node.events])
+    if isinstance(node, Tuning):
+        shape = math.inf if node.shape is None else node.shape
+        return dp_event.RepeatAndSelectDpEvent(to_dp_event(node.event, relation), node.mean, shape)
     raise TypeError(f"unexpanded mechanism {node!r}")  # expand() always yields a core node

@@ -632,6 +632,86 @@ def delta_from_rdp(
 
 
 # --------------------------------------------------------------------------------------------
+# Hyperparameter tuning
+
+
+def rdp_tuning(
+    rdp: npt.ArrayLike, orders: Sequence[float], mean: float, shape: float | None
+) -> FloatArray:
+    """RDP of running a mechanism K times (K random) and releasing only the best run.
+
+    Papernot & Steinke 2022, "Hyperparameter Tuning with Renyi Differential Privacy" (ICLR;
+    arXiv:2110.03620v2). ``rdp`` is one run's curve ε(λ) at ``orders``.
+
+    - ``shape`` None: K ~ Poisson(μ = ``mean``), Thm. 6. If the run is (λ, ε)-RDP and
+      (ε̂, δ̂)-DP with e^ε̂ ≤ 1 + 1/(λ − 1), the tuned release is (λ, ε')-RDP with
+          ε' = ε + μ·δ̂ + log μ / (λ − 1).
+      Here ε̂ = log(1 + 1/(λ − 1)) and δ̂ = δ(ε̂) of the run's own RDP curve (CKS20 Prop. 12,
+      :func:`delta_from_rdp`).
+    - ``shape`` η ≥ 0: K truncated negative binomial (η = 0 logarithmic, η = 1 geometric) with
+      E[K] = ``mean``, Thm. 2. If the run is (λ, ε)- and (λ̂, ε̂)-RDP, the tuned release is
+          ε' = ε + (1 + η)(1 − 1/λ̂)·ε̂ + (1 + η)·log(1/γ)/λ̂ + log E[K] / (λ − 1),
+      minimised over λ̂ among ``orders``; γ solves E[K] = η(1 − γ)/(γ(1 − γ^η)) (η > 0) or
+      (1/γ − 1)/log(1/γ) (η = 0) for the given mean. The solved γ is rounded down, so log(1/γ)
+      and the log E[K] used are never below the exact ones.
+
+    Rényi divergence is nondecreasing in the order (van Erven & Harremoës 2014, Thm. 3), so each
+    order finally takes the smallest bound among the orders at or above it, as dp_accounting's
+    RepeatAndSelectDpEvent does.
+    """
+    alphas = _check_orders(orders)
+    curve = _as_float_array("rdp", rdp)
+    if curve.shape != alphas.shape or (curve < 0).any():
+        raise InputError("<argument>", "rdp", "must be one Rényi divergence >= 0 per order")
+    if not (math.isfinite(mean) and mean >= 1):
+        raise InputError("<argument>", "mean", f"must be a finite number >= 1; found {mean!r}")
+    if shape is not None and not (math.isfinite(shape) and shape >= 0):
+        raise InputError("<argument>", "shape", f"must be a finite number >= 0; found {shape!r}")
+    with np.errstate(invalid="ignore"):
+        if shape is None:
+            eps_hat = np.log1p(1 / (alphas - 1))
+            delta_hat, _ = delta_from_rdp(curve, alphas, eps_hat)
+            out = curve + mean * delta_hat + math.log(mean) / (alphas - 1)
+        else:
+            log_inv_gamma, log_mean = _truncated_negative_binomial(shape, mean)
+            hat = (1 - 1 / alphas) * curve + log_inv_gamma / alphas
+            out = curve + (1 + shape) * float(np.min(hat)) + log_mean / (alphas - 1)
+    out = np.where(np.isnan(out), np.inf, out)
+    # Suffix minimum: the bound at a higher order also holds at every lower one.
+    order = np.argsort(alphas)
+    out[order] = np.minimum.accumulate(out[order][::-1])[::-1]
+    return out.astype(np.float64)
+
+
+def _truncated_negative_binomial(shape: float, mean: float) -> tuple[float, float]:
+    """(log(1/γ), log E[K]) of the truncated negative binomial with shape η and E[K] >= ``mean``,
+    by bisection on t = log(1/γ), where E[K] increases from 1 (t = 0) to ∞."""
+
+    def log_mean_at(t: float) -> float:
+        log_expm1 = t + math.log(-math.expm1(-t))  # log(e^t − 1), t > 0
+        if shape == 0:
+            return log_expm1 - math.log(t)  # (1/γ − 1)/log(1/γ)
+        # η(1/γ − 1)/(1 − γ^η) = η(e^t − 1)/(1 − e^{−ηt})
+        return math.log(shape) + log_expm1 - math.log(-math.expm1(-shape * t))
+
+    target = math.log(mean)
+    if target == 0:
+        return 0.0, 0.0
+    low, high = 0.0, 1.0
+    while log_mean_at(high) < target:
+        low, high = high, 2 * high
+    for _ in range(200):
+        middle = (low + high) / 2
+        if not low < middle < high:
+            break
+        if log_mean_at(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return high, max(target, log_mean_at(high))
+
+
+# --------------------------------------------------------------------------------------------
 # Grids and schedules
 
 
