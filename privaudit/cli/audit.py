@@ -40,6 +40,20 @@ AuditOutOption = Annotated[
     Path | None, typer.Option(help="Audit record [default: runs/audit-TARGET-DATA-epsE.json].")
 ]
 PlantBugOption = Annotated[str | None, typer.Option(hidden=True)]
+AuditLedgerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        help="Bind the record to this ledger's run (with --run and --dataset-id): a report"
+        " attaches an audit only to the ledger, run and dataset it audited.",
+    ),
+]
+AuditRunOption = Annotated[
+    str | None, typer.Option("--run", help="The ledger run whose trainer is audited.")
+]
+AuditDatasetOption = Annotated[
+    str | None, typer.Option("--dataset-id", help="The ledger dataset of that run.")
+]
 
 
 @audit_app.command("dpsgd")
@@ -53,14 +67,17 @@ def audit_dpsgd_command(
     method: AuditMethodOption = AuditMethod.ONE_RUN,
     out: AuditOutOption = None,
     plant_bug: PlantBugOption = None,
+    ledger: AuditLedgerOption = None,
+    run: AuditRunOption = None,
+    dataset_id: AuditDatasetOption = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Audit the DP-SGD trainer on real data: exit 1 if the run is shown not to deliver ε."""
     from privaudit.audit.runner import run_dpsgd_audit
-    from privaudit.cli.auditing import Audit
+    from privaudit.cli.auditing import Audit, bind_to
 
     audit = Audit(data, data_dir, epsilon, delta, canaries, seed, method, plant_bug)
-    audit.run("dpsgd", run_dpsgd_audit, out, output_format)
+    audit.run("dpsgd", run_dpsgd_audit, out, output_format, bind_to(ledger, run, dataset_id))
 
 
 @audit_app.command("fedavg")
@@ -75,11 +92,14 @@ def audit_fedavg_command(
     method: AuditMethodOption = AuditMethod.ONE_RUN,
     out: AuditOutOption = None,
     plant_bug: PlantBugOption = None,
+    ledger: AuditLedgerOption = None,
+    run: AuditRunOption = None,
+    dataset_id: AuditDatasetOption = None,
     output_format: FormatOption = SummaryFormat.TEXT,
 ) -> None:
     """Audit client-level DP-FedAvg with canary clients: exit 1 on a violation."""
     from privaudit.audit.runner import run_fedavg_audit
-    from privaudit.cli.auditing import Audit
+    from privaudit.cli.auditing import Audit, bind_to
 
     audit = Audit(data, data_dir, epsilon, delta, canaries, seed, method, plant_bug, clients)
-    audit.run("fedavg", run_fedavg_audit, out, output_format)
+    audit.run("fedavg", run_fedavg_audit, out, output_format, bind_to(ledger, run, dataset_id))

@@ -47,10 +47,15 @@ class Audit:
                 raise InputError(option, None, f"expected a whole number >= 2; found {count}")
 
     def run(
-        self, target: str, runner: AuditRunner, out: Path | None, output_format: SummaryFormat
+        self,
+        target: str,
+        runner: AuditRunner,
+        out: Path | None,
+        output_format: SummaryFormat,
+        binding: Binding | None = None,
     ) -> NoReturn:
-        """Audit with ``runner``, write the record (to ``out`` or its default), show it, and
-        exit 1 on a violation."""
+        """Audit with ``runner``, write the record (to ``out`` or its default; bound to a
+        ledger's run when ``binding`` is given), show it, and exit 1 on a violation."""
         path = out or Path("runs") / f"audit-{target}-{self.data.value}-eps{self.epsilon:g}.json"
         clients = {} if self.clients is None else {"clients": self.clients}
         with options_named():
@@ -66,12 +71,58 @@ class Audit:
                 planted_bug=self.plant_bug,
                 progress=progress_line,
             )
+        if binding is not None:
+            record = record.model_copy(
+                update={
+                    "ledger_head": binding.ledger_head,
+                    "dataset_id": binding.dataset_id,
+                    "run": binding.run,
+                }
+            )
         _write_record(record, path)
         if output_format is SummaryFormat.JSON:
             emit_json({**record.model_dump(mode="json"), "record": str(path)})
         else:
             _summary(record, path)
         raise typer.Exit(EXIT_FAIL if record.verdict == "violation" else EXIT_OK)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The ledger run an audit record belongs to: the ledger's head when the audit ran, the
+    dataset and the run (a report attaches the record only to that ledger, run and dataset)."""
+
+    ledger_head: str
+    dataset_id: str
+    run: str
+
+
+def bind_to(ledger: str | None, run: str | None, dataset_id: str | None) -> Binding | None:
+    """The binding ``--ledger``, ``--run`` and ``--dataset-id`` name (all three or none), checked
+    before any work: the ledger must verify and hold entries of that run on that dataset."""
+    given = {"--ledger": ledger, "--run": run, "--dataset-id": dataset_id}
+    if all(value is None for value in given.values()):
+        return None
+    missing = [name for name, value in given.items() if value is None]
+    if missing or ledger is None or run is None or dataset_id is None:
+        raise InputError(
+            missing[0] if missing else "--ledger",
+            None,
+            "binds the audit to a ledger run together with --ledger, --run and --dataset-id;"
+            f" missing {', '.join(missing)}",
+        )
+    from privaudit.cli.stores import open_store
+
+    store = open_store(ledger)
+    verified = store.read()
+    if not any(e.run == run and e.dataset == dataset_id for e in verified.entries):
+        raise InputError(
+            store.name,
+            None,
+            f"has no entries of run {run!r} on dataset {dataset_id!r}; expected the run the"
+            " audit is bound to",
+        )
+    return Binding(verified.head, dataset_id, run)
 
 
 def _write_record(record: AuditRecord, path: Path) -> None:

@@ -73,7 +73,9 @@ def test_report_shows_audit_records_found_with_the_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ledger, policy, runs = write_inputs(tmp_path)
-    assert main(["audit", "dpsgd", "--epsilon", "2", "--out", str(runs / "audit.json")]) == 0
+    bound = ["--ledger", str(ledger), "--run", "train-a", "--dataset-id", "digits"]
+    argv = ["audit", "dpsgd", "--epsilon", "2", "--out", str(runs / "audit.json"), *bound]
+    assert main(argv) == 0
     record = read_audit_record(runs / "audit.json")
     out = tmp_path / "report"
     done = report(capsys, ledger, policy, "--runs", runs, "--out", out, "--formats", "html")
@@ -81,3 +83,27 @@ def test_report_shows_audit_records_found_with_the_runs(
     assert done.code == 0
     assert record.name in html and "CONSISTENT" in html
     assert f"{record.epsilon_lower_bound:.4f}" in html
+
+
+def test_an_audit_bound_to_a_run_the_ledger_lacks_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger, _, runs = write_inputs(tmp_path)
+    bound = ["--ledger", str(ledger), "--run", "no-such-run", "--dataset-id", "digits"]
+
+    code = main(["audit", "dpsgd", "--out", str(runs / "audit.json"), *bound])
+
+    assert code == 2
+    assert "no entries of run 'no-such-run'" in capsys.readouterr().err
+    assert not (runs / "audit.json").exists()
+
+
+def test_an_audit_binding_needs_all_three_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger, _, runs = write_inputs(tmp_path)
+
+    code = main(["audit", "dpsgd", "--out", str(runs / "a.json"), "--ledger", str(ledger)])
+
+    assert code == 2
+    assert "--run" in capsys.readouterr().err
