@@ -19,7 +19,11 @@ wraps to low losses, where it would count for less than it should, so its total 
 Chernoff bound, P(L₁+…+L_T > b) ≤ min_t Π M_i(t)^{c_i} e^{−tb} (M_i the moment-generating
 function of step i's finite losses), and added to δ as if it sat at +∞. Round-off of the
 transforms is bounded by a few ulps per bin times N·log₂N and added to δ as well. Every ε is
-therefore an upper bound for the discretised PLD, which upper-bounds the true one.
+therefore an upper bound for the discretised PLD, which upper-bounds the true one. In double
+precision that round-off bound is ~1e-11 to 1e-10 on large windows: negligible at δ = 1e-5, but
+at δ = 1e-10 it cost 0.8–2.2% of ε. When it exceeds :data:`PRECISE_FRACTION` of the δ asked about
+(or answered), the composition is redone in extended precision (x86-64's 80-bit long double,
+ulp 1.1e-19; ~3–4× the time), where the same bound is ~1e-14.
 
 δ(ε) of a PMF with losses l_j and infinite mass π: δ(ε) = π + Σ_{l_j > ε} (1 − e^{ε − l_j}) p_j
 (Sommer, Meiser & Mohammadi 2019, Eq. 5; Koskela et al. 2020, Eq. 2.3). For add-or-remove-one
@@ -46,8 +50,16 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 TAIL_BOUND = 1e-15
 """Window sizing: the Chernoff bound on mass beyond the window is at most this (added to δ)."""
 
+PRECISE_FRACTION = 1e-3
+"""When the double-precision round-off bound of a composition exceeds this fraction of the δ
+asked about (or answered), the composition is redone in extended precision (``np.longdouble``)."""
+
 _CHERNOFF_T = np.array([0.125, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0])
 _ULP = float(np.finfo(np.float64).eps)
+_EXTENDED_ULP = float(np.finfo(np.longdouble).eps)
+_HAS_EXTENDED = _EXTENDED_ULP < _ULP
+"""x86-64 Linux: 80-bit extended (ulp 1.1e-19); where long double is double (Windows, macOS on
+arm64) there is nothing to gain and compositions stay in double."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +208,8 @@ class ComposedDirection:
     infinity: float
     slack: float
     """Chernoff bound on mass above the window plus FFT round-off: added to every δ."""
+    roundoff: float = 0.0
+    """The FFT round-off part of ``slack``."""
 
     def delta(self, epsilon: float) -> float:
         epsilon = max(epsilon, 0.0)  # the window keeps losses above 0 only
@@ -239,13 +253,32 @@ def _solve_epsilon(total: float, scaled_s2: float, top: float, delta: float) -> 
     return top + math.log(max(total - delta, 1e-300) / scaled_s2)
 
 
-def compose_direction(parts: Sequence[tuple[DirectionPld, int]]) -> ComposedDirection:
-    """Compose ``count`` copies of each direction PLD (all on one grid)."""
-    return _compose(tuple(parts))
+def compose_direction(
+    parts: Sequence[tuple[DirectionPld, int]], precise: bool = False
+) -> ComposedDirection:
+    """Compose ``count`` copies of each direction PLD (all on one grid); in extended precision
+    if ``precise`` (and the platform has it)."""
+    return _compose(tuple(parts), precise and _HAS_EXTENDED)
+
+
+def compose_for(parts: Sequence[tuple[DirectionPld, int]], delta: float) -> ComposedDirection:
+    """The composition of ``parts`` for a question at ``delta``: redone in extended precision
+    when its double-precision round-off bound is more than :data:`PRECISE_FRACTION` of ``delta``
+    (at δ = 1e-10 the double bound, ~5e-11, would otherwise cost a few % of ε)."""
+    composed = compose_direction(parts)
+    if needs_precision(composed, delta):
+        return compose_direction(parts, precise=True)
+    return composed
+
+
+def needs_precision(composed: ComposedDirection, delta: float) -> bool:
+    """Whether ``composed``'s round-off bound is a noticeable part of ``delta`` (and extended
+    precision would shrink it)."""
+    return _HAS_EXTENDED and composed.roundoff > PRECISE_FRACTION * delta
 
 
 @lru_cache(maxsize=32)
-def _compose(parts: tuple[tuple[DirectionPld, int], ...]) -> ComposedDirection:
+def _compose(parts: tuple[tuple[DirectionPld, int], ...], precise: bool) -> ComposedDirection:
     # Cached: the gate and the report ask about the same compositions (ε at δ, then the whole
     # profile). Single-step PLDs are cached and hashed by identity, so equal keys are equal PLDs.
     h = parts[0][0].h
@@ -272,16 +305,20 @@ def _compose(parts: tuple[tuple[DirectionPld, int], ...]) -> ComposedDirection:
     offset = sum(count * part.lower for part, count in parts)
     spectrum: Any = None
     for part, count in parts:
-        transformed = _spectrum(part, n)
+        transformed = _spectrum(part, n, precise)
         powered = transformed if count == 1 else transformed**count
         spectrum = powered if spectrum is None else spectrum * powered
     circular = np.fft.irfft(spectrum, n)
-    return _window(circular, offset, top, h, n, log_mgf, infinity)
+    return _window(circular, offset, top, h, n, log_mgf, infinity, len(parts), precise)
 
 
-def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[ComposedDirection]:
+def compose_direction_curve(
+    part: DirectionPld, counts: Sequence[int], precise: bool = False
+) -> list[ComposedDirection]:
     """``part`` composed ``c`` times for every ``c`` in ``counts``: one forward transform, one
-    inverse transform per count."""
+    inverse transform per count; in extended precision if ``precise`` (and the platform has
+    it)."""
+    precise = precise and _HAS_EXTENDED
     if not counts:
         return []
     largest = max(counts)
@@ -289,7 +326,7 @@ def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[C
     top_max = _upper_edge(largest * part.mean, sd_max, largest * part.log_mgf)
     bottom_max = _lower_edge(largest * part.mean, sd_max, largest * part.log_mgf)
     n = next_fast_len(math.ceil((top_max - bottom_max) / part.h) + 2 * part.size + 2)
-    transformed = _spectrum(part, n)
+    transformed = _spectrum(part, n, precise)
     # Walk the counts in increasing order multiplying by F^(difference): checkpoints are usually
     # evenly spaced, so a handful of cached powers serve a thousand of them (the relative error
     # grows by one rounding per multiplication, ~1e-13 after a thousand).
@@ -308,7 +345,15 @@ def compose_direction_curve(part: DirectionPld, counts: Sequence[int]) -> list[C
         top = _upper_edge(count * part.mean, math.sqrt(count * part.var), log_mgf)
         circular = np.fft.irfft(current, n)
         results[count] = _window(
-            circular, count * part.lower, top, part.h, n, log_mgf, 1.0 - survive, len(results) + 1
+            circular,
+            count * part.lower,
+            top,
+            part.h,
+            n,
+            log_mgf,
+            1.0 - survive,
+            len(results) + 1,
+            precise,
         )
     return [results[count] for count in counts]
 
@@ -334,15 +379,17 @@ def next_fast_len(target: int) -> int:
     return best
 
 
-def _spectrum(part: DirectionPld, n: int) -> Any:
-    return _cached_spectrum(part, n)
+def _spectrum(part: DirectionPld, n: int, precise: bool = False) -> Any:
+    return _cached_spectrum(part, n, precise)
 
 
 @lru_cache(maxsize=256)
-def _cached_spectrum(part: DirectionPld, n: int) -> Any:
+def _cached_spectrum(part: DirectionPld, n: int, precise: bool) -> Any:
     if part.size > n:
         raise ValueError("FFT window smaller than one step's PLD")
-    return np.fft.rfft(part.probs, n)
+    # numpy ≥ 2's pocketfft transforms long double arrays in long double (twiddles included).
+    probs = part.probs.astype(np.longdouble) if precise else part.probs
+    return np.fft.rfft(probs, n)
 
 
 def _window(
@@ -354,6 +401,7 @@ def _window(
     log_mgf: FloatArray,
     infinity: float,
     multiplications: int = 1,
+    precise: bool = False,
 ) -> ComposedDirection:
     # circular[k] holds loss index offset + k (mod n). Place the window so its top is at `top`.
     top_index = math.ceil(top / h)
@@ -361,14 +409,19 @@ def _window(
     # Only losses above 0 matter: every ε asked for is ≥ 0 and δ(ε) sums over losses above ε.
     first = max(start, 0)
     positions = (np.arange(first, top_index + 1) - offset) % n
-    probs = np.clip(circular[positions], 0.0, None)
+    probs = np.clip(circular[positions], 0.0, None).astype(np.float64)
     above = _upper_tail(log_mgf, top_index * h)
     # Round-off of FFT convolution: the computed result differs from the exact one by at most
     # ~(2·log₂N + k)·c·ulp in the 2-norm for k multiplied spectra of vectors of 1-norm ≤ 1
     # (Higham 2002, Accuracy and Stability of Numerical Algorithms, Thm. 24.2), hence by
-    # √N times that in the 1-norm a δ can weigh. c = 8 is a generous constant.
-    roundoff = 8.0 * _ULP * math.sqrt(n) * (2.0 * max(1.0, math.log2(n)) + multiplications)
-    return ComposedDirection(h, first, probs, infinity, above + roundoff)
+    # √N times that in the 1-norm a δ can weigh. c = 8 is a generous constant. In extended
+    # precision the same bound holds with its ulp, plus the rounding of the result to double
+    # (≤ ulp/2 of each bin, so ≤ one double ulp in total).
+    unit = _EXTENDED_ULP if precise else _ULP
+    roundoff = 8.0 * unit * math.sqrt(n) * (2.0 * max(1.0, math.log2(n)) + multiplications)
+    if precise:
+        roundoff += _ULP
+    return ComposedDirection(h, first, probs, infinity, above + roundoff, roundoff)
 
 
 def _upper_tail(log_mgf: FloatArray, b: float) -> float:
@@ -423,7 +476,7 @@ def epsilon(components: Sequence[tuple[MechanismPld, int]], delta: float) -> flo
         return 0.0
     if any(m.non_private for m, _ in components):
         return math.inf
-    return max(_each_direction(components, lambda composed: composed.epsilon(delta)))
+    return max(_each_direction(components, lambda parts: compose_for(parts, delta).epsilon(delta)))
 
 
 def delta(components: Sequence[tuple[MechanismPld, int]], epsilon_: float) -> float:
@@ -432,30 +485,42 @@ def delta(components: Sequence[tuple[MechanismPld, int]], epsilon_: float) -> fl
         return 0.0
     if any(m.non_private for m, _ in components):
         return 1.0
-    return max(_each_direction(components, lambda composed: composed.delta(epsilon_)))
+    return max(_each_direction(components, lambda parts: _delta_of(parts, epsilon_)))
+
+
+def _delta_of(parts: list[tuple[DirectionPld, int]], epsilon_: float) -> float:
+    composed = compose_direction(parts)
+    found = composed.delta(epsilon_)
+    if needs_precision(composed, found):
+        return compose_direction(parts, precise=True).delta(epsilon_)
+    return found
 
 
 def _each_direction(
-    components: Sequence[tuple[MechanismPld, int]], question: Callable[[ComposedDirection], float]
+    components: Sequence[tuple[MechanismPld, int]],
+    question: Callable[[list[tuple[DirectionPld, int]]], float],
 ) -> list[float]:
-    """``question`` of each direction's composition. The two directions of a subsampled
-    release are independent transforms: composed on two threads (numpy's FFTs and complex
-    powers release the GIL), so the gate's largest composition takes half the wall time."""
+    """``question`` of each direction's parts (which it composes). The two directions of a
+    subsampled release are independent transforms: composed on two threads (numpy's FFTs and
+    complex powers release the GIL), so the gate's largest composition takes half the wall
+    time."""
     directions = _by_direction(components)
     if len(directions) == 1:
-        return [question(compose_direction(directions[0]))]
+        return [question(directions[0])]
     with ThreadPoolExecutor(max_workers=len(directions)) as pool:
-        return list(pool.map(lambda parts: question(compose_direction(parts)), directions))
+        return list(pool.map(question, directions))
 
 
 def epsilon_curve(mechanism: MechanismPld, counts: Sequence[int], delta: float) -> FloatArray:
     """ε(δ) after each count of repetitions of one release, from one forward transform."""
     if mechanism.non_private:
         return np.full(len(counts), math.inf)
-    curves = [
-        np.array([c.epsilon(delta) for c in compose_direction_curve(direction, counts)])
-        for direction in mechanism.directions()
-    ]
+    curves = []
+    for direction in mechanism.directions():
+        composed = compose_direction_curve(direction, counts)
+        if any(needs_precision(c, delta) for c in composed):
+            composed = compose_direction_curve(direction, counts, precise=True)
+        curves.append(np.array([c.epsilon(delta) for c in composed]))
     result: FloatArray = np.maximum.reduce(curves)
     return result
 
