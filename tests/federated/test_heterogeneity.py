@@ -52,12 +52,14 @@ def test_dropout_schedule_records_the_real_survivors_and_their_noise(tmp_path: A
     assert_std(np.concatenate(late), sigma * clip * math.sqrt(3 / 4))
 
     entries = write_ledger(result, tmp_path / "ledger.jsonl", "hospitals", "run-1")
+    # The run drew its noise from the OS (no seed given): the ledger says so (issue 18).
+    seed = {"seed": {"origin": "os.urandom"}}
     assert [(e.mechanism, e.meta, e.partition, e.privacy_unit) for e in entries] == [
         (
             DistributedGaussian(
                 noise_multiplier=sigma, clients=4, survivors=4, sampling_rate=1e-7, steps=3
             ),
-            {"first_round": 1, "last_round": 3, "survivors": 4},
+            {"first_round": 1, "last_round": 3, "survivors": 4, **seed},
             None,
             "example",
         ),
@@ -65,7 +67,7 @@ def test_dropout_schedule_records_the_real_survivors_and_their_noise(tmp_path: A
             DistributedGaussian(
                 noise_multiplier=sigma, clients=4, survivors=3, sampling_rate=1e-7, steps=5
             ),
-            {"first_round": 4, "last_round": 8, "survivors": 3},
+            {"first_round": 4, "last_round": 8, "survivors": 3, **seed},
             None,
             "example",
         ),
