@@ -32,6 +32,8 @@ from privaudit.ledger import (
 )
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+"""Connection parameters whose values are secrets: never shown."""
 
 
 def is_database_url(text: str) -> bool:
@@ -135,3 +137,21 @@ def verbatim_lines(entries: Sequence[LedgerEntry], source: str) -> list[bytes]:
         lines.append(entry_line(entry))
         head = entry.hash
     return lines
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with the password of its user part and of its query parameters removed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url if "@" not in url else "<a URL with credentials>"
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hostport = authority.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        authority = f"{user}@{hostport}" if user else hostport
+    path, question, query = tail.partition("?")
+    if question:
+        kept = [item for item in query.split("&") if item.split("=", 1)[0] not in SECRET_PARAMETERS]
+        query = "&".join(kept)
+        question = "?" if query else ""
+    return f"{scheme}{sep}{authority}{slash}{path}{question}{query}"

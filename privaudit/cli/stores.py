@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from privaudit.errors import InputError, PrivauditError
-from privaudit.stores import FileStore, LedgerStore, is_database_url
+from privaudit.stores import FileStore, LedgerStore, is_database_url, redacted_url
 
 POSTGRES_EXTRA = "pip install 'privaudit[postgres]'"
 
@@ -66,14 +66,7 @@ def file_only(text: str, why: str) -> Path:
 
 def display_name(url: str) -> str:
     """``url`` without its password and query (which may hold one): what messages show."""
-    scheme, _, rest = url.partition("://")
-    location, slash, path = rest.partition("/")
-    if "@" in location:
-        user_info, _, host = location.rpartition("@")
-        user = user_info.split(":", 1)[0]
-        location = f"{user}@{host}" if user else host
-    path = path.split("?", 1)[0]
-    return f"{scheme}://{location}{slash}{path}"
+    return redacted_url(url).partition("?")[0]
 
 
 def _password(url: str) -> str | None:

@@ -77,7 +77,7 @@ from privaudit.ledger import (
     entry_hash,
     parse_ledger,
 )
-from privaudit.stores import verbatim_lines
+from privaudit.stores import SECRET_PARAMETERS, redacted_url, verbatim_lines
 
 __all__ = ["TABLE", "PostgresStore", "open_postgres_store"]
 
@@ -86,7 +86,6 @@ DEFAULT_LEDGER = "default"
 _LEDGER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SCHEMES = ("postgresql", "postgres")
 # URL parameters whose values are secrets: never shown.
-_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 _SCHEMA_LOCK = "privaudit_ledger schema"
 
 _SCHEMA = f"""
@@ -372,9 +371,9 @@ def open_postgres_store(url: str) -> PostgresStore:
     try:
         parts = urlsplit(url)
     except ValueError as error:
-        shown = _without_password(url)
+        shown = redacted_url(url)
         raise InputError(shown, None, f"is not a valid PostgreSQL URL: {error}") from None
-    shown = _without_password(url)
+    shown = redacted_url(url)
     if parts.scheme not in _SCHEMES:
         raise InputError(shown, None, "expected a URL starting with postgresql://")
     if parts.fragment:
@@ -393,7 +392,7 @@ def open_postgres_store(url: str) -> PostgresStore:
         )
     rest = [(key, value) for key, value in parameters if key != "ledger"]
     conninfo = parts._replace(query=urlencode(rest, quote_via=quote)).geturl()
-    secrets = [value for key, value in parameters if key in _SECRET_PARAMETERS and value]
+    secrets = [value for key, value in parameters if key in SECRET_PARAMETERS and value]
     if parts.password:
         secrets += [parts.password, unquote(parts.password)]
     if not names:
@@ -412,26 +411,6 @@ def open_postgres_store(url: str) -> PostgresStore:
         conninfo=conninfo,
         secrets=tuple(sorted({s for s in secrets if s}, key=len, reverse=True)),
     )
-
-
-def _without_password(url: str) -> str:
-    """``url`` with the password of its user part and of its query parameters removed."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url if "@" not in url else "<a URL with credentials>"
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hostport = authority.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        authority = f"{user}@{hostport}" if user else hostport
-    path, question, query = tail.partition("?")
-    if question:
-        kept = [
-            item for item in query.split("&") if item.split("=", 1)[0] not in _SECRET_PARAMETERS
-        ]
-        query = "&".join(kept)
-        question = "?" if query else ""
-    return f"{scheme}{sep}{authority}{slash}{path}{question}{query}"
 
 
 def _with_ledger(shown: str, ledger: str) -> str:
