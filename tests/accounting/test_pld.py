@@ -42,7 +42,9 @@ def test_curve_equals_separate_compositions() -> None:
     counts = [10, 100, 250, 1000]
     curve = pld.epsilon_curve(mechanism, counts, 1e-5)
     separate = [pld.epsilon([(mechanism, c)], 1e-5) for c in counts]
-    np.testing.assert_allclose(curve, separate, rtol=1e-7)
+    # The curve composes every count on the largest count's window; a separate composition
+    # sizes its own. Their round-off allowances (∝ √N) differ by ~1e-11 in δ, ~1e-7 in ε.
+    np.testing.assert_allclose(curve, separate, rtol=1e-6)
 
 
 def test_curve_is_monotone_in_steps() -> None:
@@ -115,3 +117,15 @@ def test_fft_lengths_are_scipys_real_fast_lengths() -> None:
     assert [pld.next_fast_len(t) for t in targets] == [
         fft.next_fast_len(t, real=True) for t in targets
     ]
+
+
+def test_log_mgf_is_the_log_sum_exp_at_every_chernoff_parameter() -> None:
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(5000))
+    losses = (-2500 + np.arange(probs.size)) * 1e-3
+    found = pld._log_mgf(np.log(probs), losses)
+    ts = np.concatenate([pld._CHERNOFF_T, -pld._CHERNOFF_T])
+    expected = [logsumexp(np.log(probs) + t * losses) for t in ts]
+    np.testing.assert_allclose(found, expected, rtol=1e-12)
