@@ -50,7 +50,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "records": FOUNDATION | {"mechanisms"},
     "budget": DOMAIN | {"accounting"},
     "imports": DOMAIN | {"accounting"},
-    "report": DOMAIN | {"accounting", "assess", "gate", "records"},
+    # seals: the report's detached HTML signature uses the ledger seals' Ed25519 keys.
+    "report": DOMAIN | {"seals", "accounting", "assess", "gate", "records"},
     "data": FOUNDATION,
     "train": DOMAIN | {"accounting", "data", "records"},
     "federated": DOMAIN | {"accounting", "data", "train"},
@@ -107,6 +108,8 @@ OPTIONAL_FRAMEWORKS = frozenset(
         "jax_privacy",
         "psycopg",
         "psycopg2",
+        "pyhanko",
+        "pyhanko_certvalidator",
     }
 )
 # Heavy libraries the core API never needs at import time.
@@ -114,10 +117,16 @@ INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
     "opacus": frozenset({"opacus", "torch"}),
     "flower": frozenset({"flwr"}),
     "postgres": frozenset({"psycopg", "psycopg_binary"}),
+    "pdfsign": frozenset({"pyhanko", "pyhanko_certvalidator"}),
 }
 """What each ``privaudit.integrations.<adapter>`` (module or package) may load: its framework
 and that one's own dependencies."""
-FRAMEWORK_MODULE = {"opacus": "opacus", "flower": "flwr", "postgres": "psycopg"}
+FRAMEWORK_MODULE = {
+    "opacus": "opacus",
+    "flower": "flwr",
+    "postgres": "psycopg",
+    "pdfsign": "pyhanko",
+}
 """The module each adapter's framework installs, to tell whether it is installed."""
 
 

@@ -143,6 +143,10 @@ class DatasetSection(BaseModel):
     """(false-positive rate, highest true-positive rate) at :data:`FALSE_POSITIVE_RATES`."""
     tpr_at_limit: tuple[tuple[float, float], ...] = ()
     """The same at the tier's cap (ε limit, δ limit): what the policy would allow."""
+    steps: int = 0
+    """Base releases composed over the whole ledger (DP-SGD steps, rounds, queries)."""
+    mechanism_types: tuple[str, ...] = ()
+    """The kinds of release recorded (ledger ``type``: dpsgd, dp_fedavg, gaussian, ...)."""
 
 
 class LedgerRow(BaseModel):
@@ -389,6 +393,10 @@ def _section(
         tradeoff=tradeoff,
         tpr_at=tpr_at,
         tpr_at_limit=tpr_at_limit,
+        steps=sum(count for _, count in _key(e.mechanism for e in entries)),
+        mechanism_types=tuple(
+            sorted({str(mechanism_to_json(m)["type"]) for m in {e.mechanism for e in entries}})
+        ),
     )
 
 
