@@ -68,3 +68,20 @@ def test_no_group_figure_without_releases(tmp_path: Path) -> None:
     report = build_report(ledger, policy)
     empty = report.datasets[0].assessment.model_copy(update={"entries": 0})
     assert group_privacy(empty) is None
+
+
+def test_limitations_section_is_in_the_html_with_the_group_figures(tmp_path: Path) -> None:
+    from privaudit.report.render import evidence_for, format_delta, format_epsilon, render_html
+
+    ledger, policy, runs = write_inputs(tmp_path)
+    report = build_report(ledger, policy, runs=[runs])
+    html = render_html(report, evidence_for(report), charts={})
+    section = html[html.index('id="s3"') : html.index('id="s4"')]
+    assert "Group privacy" in section and "does not cover" in section
+    for group in report.groups:
+        (typical,) = [row for row in group.rows if row.typical]
+        assert f"ε ≤ {format_epsilon(typical.epsilon)} at δ ≤ {format_delta(typical.delta)}" in (
+            section
+        )
+    # The run record supplied but absent from the ledger is named as not charged.
+    assert "forgotten" in section
