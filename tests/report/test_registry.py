@@ -43,6 +43,17 @@ def test_each_examples_record_validates_against_the_schema(folder: Path) -> None
     validate(json.loads(registry_json(example_report(folder))))
 
 
+@pytest.mark.parametrize("folder", EXAMPLES, ids=lambda folder: folder.name)
+def test_each_examples_record_names_its_contact_and_dates(folder: Path) -> None:
+    record = registry_record(example_report(folder))
+    assert record["contact"] and record["controller"] and record["review_date"]
+    for dataset in record["datasets"]:
+        if dataset["releases"]:
+            assert dataset["first_release"] <= dataset["last_release"]
+        else:
+            assert dataset["first_release"] is None and dataset["last_release"] is None
+
+
 def test_record_carries_the_reports_figures(tmp_path: Path) -> None:
     ledger, policy, runs = write_inputs(tmp_path)
     report = build_report(ledger, policy, runs=[runs])
