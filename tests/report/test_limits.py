@@ -85,3 +85,4 @@ def test_limitations_section_is_in_the_html_with_the_group_figures(tmp_path: Pat
         )
     # The run record supplied but absent from the ledger is named as not charged.
     assert "forgotten" in section
+    assert "1 run record supplied with this report is not in the ledger" in section
