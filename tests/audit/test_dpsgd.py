@@ -54,8 +54,12 @@ def test_record_describes_the_run(blobs: Blobs) -> None:
     assert record.config["sampling_rate"] == 0.1 and record.config["steps"] == steps
     assert record.canaries == 1000 and record.untouched == 200
     assert record.canary_gradient_norm == 10 * DPSGD.clip_norm
-    assert record.guess_rule == "design" and record.candidates == 1
-    assert record.expected_lower_bound is not None and record.expected_lower_bound > 0
+    assert record.guess_rule == "ceiling" and record.candidates == 1
+    assert record.expected_lower_bound is None
+    assert record.method_requested == "auto" and record.method == "one_run_fdp"
+    assert record.method_reason is not None and "Gaussian" in record.method_reason
+    assert record.ceiling is not None and record.ceiling > 0
+    assert record.efficiency == pytest.approx(record.epsilon_lower_bound / record.ceiling)
     noise = record.direct_checks.noise_std
     assert noise.claimed == pytest.approx(SIGMA_EPS2) and noise.observations == 200 * steps
     sampling = record.direct_checks.sampling_rate
