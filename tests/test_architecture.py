@@ -59,6 +59,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {"accounting", "assess", "gate", "records", "report", "data", "train", "federated", "audit"},
     "integrations": DOMAIN
     | {
+        "audit",
         "accounting",
         "assess",
         "budget",
@@ -112,12 +113,18 @@ OPTIONAL_FRAMEWORKS = frozenset(
 # Heavy libraries the core API never needs at import time.
 INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
     "opacus": frozenset({"opacus", "torch"}),
+    "opacus_audit": frozenset({"opacus", "torch"}),
     "flower": frozenset({"flwr"}),
     "postgres": frozenset({"psycopg", "psycopg_binary"}),
 }
 """What each ``privaudit.integrations.<adapter>`` (module or package) may load: its framework
 and that one's own dependencies."""
-FRAMEWORK_MODULE = {"opacus": "opacus", "flower": "flwr", "postgres": "psycopg"}
+FRAMEWORK_MODULE = {
+    "opacus": "opacus",
+    "opacus_audit": "opacus",
+    "flower": "flwr",
+    "postgres": "psycopg",
+}
 """The module each adapter's framework installs, to tell whether it is installed."""
 
 

@@ -144,7 +144,7 @@ class AuditedRun:
     steps: int
     sampled: int
     """Times an included canary was sampled, summed over steps (the trainer's log)."""
-    test_accuracy: float
+    test_accuracy: float | None
 
 
 class AuditSession:

@@ -22,7 +22,7 @@ from privaudit.records.io import read_json_record, write_json_record
 AUDIT_SCHEMA_VERSION = 1
 
 Verdict = Literal["consistent", "violation"]
-Target = Literal["dpsgd", "fedavg"]
+Target = Literal["dpsgd", "fedavg", "opacus"]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
