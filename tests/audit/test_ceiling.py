@@ -99,3 +99,18 @@ def test_a_scaled_mu_lowers_the_ceiling() -> None:
         100_000, mu, method="one_run_fdp", delta=DELTA, beta=BETA, mu_scale=0.95
     )
     assert scaled.ceiling < full.ceiling
+
+
+@pytest.mark.parametrize("method", ["one_run", "one_run_fdp"])
+def test_the_planned_audit_is_sound_against_the_claimed_gaussian(method: str) -> None:
+    # Simulated guessers with known accuracy: canaries from exactly the claimed Gaussian curve
+    # (the least private mechanism that meets the claim), m = 100,000 and the guess count the
+    # plan fixes. The bound may exceed the true ε in at most a β fraction of audits (plus three
+    # binomial standard errors).
+    mu = gaussian_mu(2.0, DELTA)
+    truth = gaussian_epsilon(DELTA, mu)
+    m, trials = 100_000, 200
+    plan = plan_for_ceiling(m, mu, method=method, delta=DELTA, beta=BETA)
+    rng = np.random.default_rng(7)
+    above = sum(_ideal_auditor(m, mu, plan.guesses, method, rng) > truth for _ in range(trials))
+    assert above / trials <= BETA + 3 * math.sqrt(BETA * (1 - BETA) / trials)
