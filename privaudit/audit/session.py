@@ -35,8 +35,9 @@ Threat model
   ``check_level`` (three direct checks) that the run is not what was claimed: a correct trainer
   gets a false "violation" with probability at most β + 3·``check_level`` (union bound; in
   practice the bound is far below the claim, so about 3·10⁻⁴). "consistent" only says that this
-  audit found nothing: with m = 1,000 canaries the one-run bound recovers a fraction of the
-  claimed ε, so small under-deliveries pass.
+  audit found nothing: the one-run bound recovers a fraction of the claimed ε (with the
+  default 1,000,000 canaries at ε = 2 about 0.8, about its ceiling), so small under-deliveries
+  pass; the record's ``efficiency`` says how close to the ideal auditor the audit came.
 
 Method, score and guesses
 -------------------------
@@ -57,15 +58,16 @@ at δ of the refuted curve G_μ: tighter, and sound here because the PLD trade-o
 Poisson-subsampled Gaussian steps lies above G_μ* for the μ* with the same ε at δ (checked
 numerically with dp_accounting's PLD at δ = 1e-5 for ε = 1, 2, 4, 8 and q·T from 1 to 96); it
 must not be used for claims that are not Gaussian-shaped. The number of guesses is fixed before
-training by :func:`~privaudit.audit.canaries.design_guess_count` (simulated audits of a correct
-trainer with the run's public q, σ, T and m), so the bound pays no union bound for choosing it.
+training (``guesses="ceiling"``, the default, or ``"design"``:
+:func:`~privaudit.audit.canaries.design_guess_count`, simulated audits of a correct trainer
+with the run's public q, σ, T and m), so the bound pays no union bound for choosing it.
 
-Measured on the correct trainer, m = 1,000, 20 seeds, ``sum`` score, q = 0.1, T = 100: the mean
-ε lower bound is 20% / 30% / 28% / 22% of the claimed ε = 1 / 2 / 4 / 8 with ``one_run`` and
-31% / 42% / 43% / 33% with ``one_run_fdp`` (``likelihood_ratio``: 33% / 47% / 49% / 42% with
-``one_run_fdp``). More canaries are what buys more: with m = 1,000 even 1,000 correct guesses out
-of 1,000 certify only ε = 5.78 with ``one_run`` (δ = 1e-5), so a claim of ε ≳ 5 cannot be refuted
-by the bound; the direct checks still apply.
+Measured before ``auto`` on the correct trainer, m = 1,000, 20 seeds, ``sum`` score, q = 0.1, T
+= 100: the mean ε lower bound is 20% / 30% / 28% / 22% of the claimed ε = 1 / 2 / 4 / 8 with
+``one_run`` and 31% / 42% / 43% / 33% with ``one_run_fdp`` (``likelihood_ratio``: 33% / 47% /
+49% / 42% with ``one_run_fdp``). More canaries are what buys more: with m = 1,000 even 1,000
+correct guesses out of 1,000 certify only ε = 5.78 with ``one_run`` (δ = 1e-5), so a claim of ε
+≳ 5 cannot be refuted by the bound; the direct checks still apply.
 
 The audit's run never touches a ledger: it is a test of the trainer, its model is discarded, and
 its record holds only canary statistics, sizes and the test accuracy. Its real records do not
