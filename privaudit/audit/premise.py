@@ -4,15 +4,17 @@
 The f-DP bound of Mahloujifar, Melis & Chaudhuri 2024 [MMC24] refutes μ-Gaussian DP; it is a
 proof against a claim only if the claimed mechanism's trade-off curve lies above a Gaussian
 curve G_μd with ε_μd(δ) close to the claimed ε. Poisson-subsampled Gaussian steps are close to
-Gaussian after many steps (the CLT of Dong, Roth & Su 2022 [DRS22], Thm. 3.5) but not exactly:
-their privacy loss has a heavier right tail, so the curve matched at (ε, δ) dips a little below
-G_μ* at tiny false-positive rates. This module measures it for the claimed mechanism:
+Gaussian after many steps (the central limit theorems of Dong, Roth & Su 2022 [DRS22], Sec. 3
+and 5) but not exactly: their privacy loss has a heavier right tail, so the curve matched at
+(ε, δ) dips a little below G_μ* at tiny false-positive rates. This module measures it for the
+claimed mechanism:
 
 - the certified privacy profile δ(ε) of the claim (privaudit's PLD accountant, an upper bound
   on every δ) gives an upper bound on any test's power at each false-positive rate α
   ([KOV15] Thm. 2.1, :func:`~privaudit.accounting.profile.tradeoff_upper_bound`);
-- μd is the smallest μ whose Gaussian power Φ(μ + Φ⁻¹(α)) ([DRS22] Eq. 2.5) is at least that
-  bound at every α of a log grid from 1e-10 to 1/2 (bisection), so the mechanism is μd-GDP there;
+- μd is the smallest μ whose Gaussian power 1 − G_μ(α) = Φ(μ + Φ⁻¹(α)) ([DRS22] Def. 2.6)
+  is at least that bound at every α of a log grid from 1e-10 to 1/2 (bisection), so the
+  mechanism is μd-GDP there;
 - the premise holds when μd ≤ (1 + :data:`GAUSSIAN_SLACK`)·μ*, μ* the Gaussian μ with the
   claimed ε at δ. The f-DP bound's refuted μ is then scaled by μ*/μd before it is turned into ε
   (:func:`~privaudit.audit.bounds.scaled_fdp_epsilon`): the bound exceeds the claim only when it
