@@ -104,6 +104,19 @@ def _sequence_to_tuple(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _iso_date(value: object) -> object:
+    # A date as YAML and TOML read it, or ISO text (JSON has no dates); a date-time, a number
+    # or any other text is refused rather than read as a Unix time or cut to its day.
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a date as YYYY-MM-DD; found {value!r}") from None
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date | None):
+        raise ValueError(f"expected a date as YYYY-MM-DD; found {describe_value(value)}")
+    return value
+
+
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 NonBlank = Annotated[str, StringConstraints(pattern=r"\S")]
 
@@ -207,6 +220,55 @@ class Policy(BaseModel):
     system: NonBlank | None = Field(default=None, description="The system the policy covers.")
     approvers: Annotated[tuple[NonBlank, ...], BeforeValidator(_sequence_to_tuple)] = Field(
         default=(), description="People who signed the policy off, named in reports."
+    )
+    # What a data protection impact assessment (GDPR Art. 35(7)), the EU AI Act's technical
+    # documentation (Annex IV) and NIST SP 800-226 ask of a deployment beyond its budget. All
+    # optional: a report shows "not provided" for each one missing, never a made-up text.
+    controller: NonBlank | None = Field(
+        default=None,
+        description="The controller (GDPR Art. 4(7)): who decides the purposes and means of the"
+        " processing; name and address.",
+    )
+    contact: NonBlank | None = Field(
+        default=None,
+        description="Contact for people and regulators: the data protection officer (GDPR"
+        " Art. 37-39) or another contact point.",
+    )
+    purpose: NonBlank | None = Field(
+        default=None, description="The purposes of the processing (GDPR Art. 35(7)(a))."
+    )
+    legal_basis: NonBlank | None = Field(
+        default=None,
+        description="Legal basis of the processing (GDPR Art. 6(1), and the Art. 9(2) condition"
+        " for special categories of data).",
+    )
+    data_categories: Annotated[tuple[NonBlank, ...] | None, BeforeValidator(_sequence_to_tuple)] = (
+        Field(
+            default=None,
+            description="Categories of personal data processed (e.g. health data, transactions).",
+        )
+    )
+    retention: NonBlank | None = Field(
+        default=None,
+        description="How long the training data, the ledger and the models are kept, and why.",
+    )
+    people_affected: NonBlank | None = Field(
+        default=None,
+        description="The people whose data is used and the people the model's output is used on"
+        " (data subjects; EU AI Act Annex IV 2(b)).",
+    )
+    intended_use: NonBlank | None = Field(
+        default=None,
+        description="The intended purpose of the model and who uses it (EU AI Act Annex IV 1(a)).",
+    )
+    misuse: NonBlank | None = Field(
+        default=None,
+        description="Reasonably foreseeable misuse of the model and what guards against it (EU AI"
+        " Act Art. 9(2)(b)).",
+    )
+    review_date: Annotated[dt.date | None, BeforeValidator(_iso_date)] = Field(
+        default=None,
+        description="When the assessment is next reviewed (GDPR Art. 35(11)), as YYYY-MM-DD.",
     )
     tiers: dict[Name, Tier] = Field(min_length=1, description="Sensitivity tiers by name.")
     datasets: dict[Name, DatasetSpec] = Field(

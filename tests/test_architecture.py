@@ -50,7 +50,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "records": FOUNDATION | {"mechanisms"},
     "budget": DOMAIN | {"accounting"},
     "imports": DOMAIN | {"accounting"},
-    "report": DOMAIN | {"accounting", "assess", "gate", "records"},
+    # seals: the report's detached HTML signature uses the ledger seals' Ed25519 keys.
+    "report": DOMAIN | {"seals", "accounting", "assess", "gate", "records"},
     "data": FOUNDATION,
     "train": DOMAIN | {"accounting", "data", "records"},
     "federated": DOMAIN | {"accounting", "data", "train"},
@@ -108,6 +109,8 @@ OPTIONAL_FRAMEWORKS = frozenset(
         "jax_privacy",
         "psycopg",
         "psycopg2",
+        "pyhanko",
+        "pyhanko_certvalidator",
     }
 )
 # Heavy libraries the core API never needs at import time.
@@ -116,6 +119,7 @@ INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
     "opacus_audit": frozenset({"opacus", "torch"}),
     "flower": frozenset({"flwr"}),
     "postgres": frozenset({"psycopg", "psycopg_binary"}),
+    "pdfsign": frozenset({"pyhanko", "pyhanko_certvalidator"}),
 }
 """What each ``privaudit.integrations.<adapter>`` (module or package) may load: its framework
 and that one's own dependencies."""
@@ -124,6 +128,7 @@ FRAMEWORK_MODULE = {
     "opacus_audit": "opacus",
     "flower": "flwr",
     "postgres": "psycopg",
+    "pdfsign": "pyhanko",
 }
 """The module each adapter's framework installs, to tell whether it is installed."""
 

@@ -877,3 +877,71 @@ def test_delta_findings_are_empty_for_a_delta_well_below_one_over_n() -> None:
 def test_loading_a_policy_does_not_refuse_a_delta_not_below_one_over_n() -> None:
     # ``check`` reports it as a finding of the dataset; only ``policy validate`` fails on it.
     assert _sized(0.01, 1000).datasets["d"].size == 1000
+
+
+# --- assessment fields (issue 19) ---------------------------------------------------------------
+
+ASSESSMENT_FIELDS = (
+    "controller",
+    "contact",
+    "purpose",
+    "legal_basis",
+    "data_categories",
+    "retention",
+    "people_affected",
+    "intended_use",
+    "misuse",
+    "review_date",
+)
+
+
+def test_assessment_fields_are_optional() -> None:
+    policy = parse_policy(minimal_data(), "<test>")
+    assert all(getattr(policy, name) is None for name in ASSESSMENT_FIELDS)
+
+
+def test_assessment_fields_read_as_written(tmp_path: Path) -> None:
+    text = MINIMAL_YAML + (
+        "purpose: Route notes.\ndata_categories: [health data, specialty]\n"
+        "review_date: 2027-06-30\n"
+    )
+    policy = load_policy(write(tmp_path, "policy.yaml", text))
+    assert policy.purpose == "Route notes."
+    assert policy.data_categories == ("health data", "specialty")
+    assert policy.review_date is not None and policy.review_date.isoformat() == "2027-06-30"
+
+
+def test_review_date_in_json_is_iso_text(tmp_path: Path) -> None:
+    data = minimal_data() | {"review_date": "2027-01-31"}
+    policy = load_policy(write(tmp_path, "policy.json", json.dumps(data)))
+    assert policy.model_dump(mode="json")["review_date"] == "2027-01-31"
+
+
+@pytest.mark.parametrize("bad", ["2027-13-01", "30.06.2027", 20270630, True, "2027-06-30T10:00"])
+def test_review_date_that_is_not_a_date_is_one_line_naming_the_field(bad: object) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_policy(minimal_data() | {"review_date": bad}, "p.yaml")
+    assert caught.value.field == "review_date"
+    assert "YYYY-MM-DD" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_blank_assessment_text_is_refused() -> None:
+    with pytest.raises(InputError, match=r"purpose: expected non-blank text"):
+        parse_policy(minimal_data() | {"purpose": "  "}, "p.yaml")
+
+
+def test_policy_schema_describes_every_assessment_field() -> None:
+    properties = policy_json_schema()["properties"]
+    for name in ASSESSMENT_FIELDS:
+        assert properties[name]["description"], name
+    assert name not in policy_json_schema().get("required", [])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*(POLICIES / "examples").glob("*.yaml"), ROOT / "privaudit" / "policies" / "demo-policy.yaml"],
+    ids=lambda path: path.name,
+)
+def test_example_policies_fill_every_assessment_field(path: Path) -> None:
+    policy = load_policy(path)
+    assert [name for name in ASSESSMENT_FIELDS if getattr(policy, name) is None] == []

@@ -67,3 +67,24 @@ def test_every_tour_command_runs_as_written(checkout: Path) -> None:
         if done.returncode != 0:
             failures.append(f"{command!r} exited {done.returncode}: {done.stderr.strip()[-300:]}")
     assert failures == []
+
+
+def test_the_planning_example_shows_what_the_command_prints(tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Planning a training run") :]
+    block = re.search(r"```console\n\$ (privaudit plan [^\n]*)\n(.*?)```", section, re.S)
+    assert block is not None, "the planning section has no console example"
+    command, shown = block.group(1), block.group(2)
+    environment = {**os.environ, "MPLBACKEND": "Agg"}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == shown.strip()

@@ -394,7 +394,7 @@ def rdp_of(
             else:
                 assert isinstance(mechanism, Gaussian)
                 q, sigma = 1.0, mechanism.noise_multiplier
-            step = rdp_engine.rdp_subsampled_gaussian(q, sigma, np.asarray(orders))
+            step = _gaussian_step_rdp(q, sigma, orders)
         rdp = np.asarray(step, dtype=np.float64) * count
         rdp.setflags(write=False)
         return rdp
@@ -407,6 +407,18 @@ def rdp_of(
     rdp = np.array(backend._rdp, dtype=np.float64)
     rdp.setflags(write=False)
     return rdp
+
+
+@lru_cache(maxsize=1024)
+def _gaussian_step_rdp(
+    q: float, sigma: float, orders: tuple[float, ...]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    # One step's curve, cached apart from the count: a ledger's runs repeat one release with
+    # different step counts (the gate's per-run caps, the guard's blocks), and the series is the
+    # costly part.
+    step = np.asarray(rdp_engine.rdp_subsampled_gaussian(q, sigma, np.asarray(orders)))
+    step.setflags(write=False)
+    return step
 
 
 def _native_rdp_kind(mechanism: Mechanism) -> str | None:

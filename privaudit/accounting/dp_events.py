@@ -52,7 +52,10 @@ def flatten(mechanisms: Iterable[Mechanism]) -> Counter[Mechanism]:
     1,000-entry ledger with 10 distinct mechanisms cost 10 compositions.
     """
     counts: Counter[Mechanism] = Counter()
-    stack: list[tuple[Mechanism, int]] = [(m.expand(), 1) for m in mechanisms]
+    # A ledger repeats a handful of releases: expand each distinct one once.
+    stack: list[tuple[Mechanism, int]] = [
+        (m.expand(), times) for m, times in Counter(mechanisms).items()
+    ]
     while stack:
         node, times = stack.pop()
         if isinstance(node, SelfComposed):

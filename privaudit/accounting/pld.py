@@ -18,12 +18,13 @@ inside the window the computed PMF dominates the true one bin by bin. Mass above
 wraps to low losses, where it would count for less than it should, so its total is bounded with a
 Chernoff bound, P(L₁+…+L_T > b) ≤ min_t Π M_i(t)^{c_i} e^{−tb} (M_i the moment-generating
 function of step i's finite losses), and added to δ as if it sat at +∞. Round-off of the
-transforms is bounded by a few ulps per bin times N·log₂N and added to δ as well. Every ε is
-therefore an upper bound for the discretised PLD, which upper-bounds the true one. In double
-precision that round-off bound is ~1e-11 to 1e-10 on large windows: negligible at δ = 1e-5, but
-at δ = 1e-10 it cost 0.8–2.2% of ε. When it exceeds :data:`PRECISE_FRACTION` of the δ asked about
-(or answered), the composition is redone in extended precision (x86-64's 80-bit long double,
-ulp 1.1e-19; ~3–4× the time), where the same bound is ~1e-14.
+transforms is bounded by a few ulps per bin times N·log₂N, plus its growth through the powers
+z^T (T times a transform's error where the spectrum is not negligible), and added to δ as
+well. Every ε is therefore an upper bound for the discretised PLD, which upper-bounds the true
+one. In double precision that round-off bound is ~1e-11 to 1e-9 (10⁴ steps): negligible at
+δ = 1e-5, but at δ = 1e-10 it cost 0.8–2.2% of ε. When it exceeds :data:`PRECISE_FRACTION` of
+the δ asked about (or answered), the composition is redone in extended precision (x86-64's
+80-bit long double, ulp 1.1e-19; ~3–4× the time), where the same bound is ~1e-14 to 1e-12.
 
 δ(ε) of a PMF with losses l_j and infinite mass π: δ(ε) = π + Σ_{l_j > ε} (1 − e^{ε − l_j}) p_j
 (Sommer, Meiser & Mohammadi 2019, Eq. 5; Koskela et al. 2020, Eq. 2.3). For add-or-remove-one
@@ -37,7 +38,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -80,15 +81,13 @@ class DirectionPld:
         probs = np.clip(np.asarray(self.probs, dtype=np.float64), 0.0, None)
         probs.setflags(write=False)
         object.__setattr__(self, "probs", probs)
-        losses = (self.lower + np.arange(probs.size)) * self.h
+        losses: FloatArray = (self.lower + np.arange(probs.size, dtype=np.float64)) * self.h
         mass = probs.sum()
         mean = float((probs * losses).sum() / mass) if mass > 0 else 0.0
         var = float((probs * (losses - mean) ** 2).sum() / mass) if mass > 0 else 0.0
-        ts = np.concatenate([_CHERNOFF_T, -_CHERNOFF_T])
         # Bins without mass add e^{-inf} = 0: leaving them out gives the same sums, faster.
         held = probs > 0
-        log_p, held_losses = np.log(probs[held]), losses[held]
-        log_mgf = np.array([_logsumexp(log_p + t * held_losses) for t in ts])
+        log_mgf = _log_mgf(np.log(probs[held]), losses[held])
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "var", var)
         object.__setattr__(self, "log_mgf", log_mgf)
@@ -147,10 +146,17 @@ def _native_pld(kind: str, parameter: float, q: float, discretisation: float) ->
     # tail truncation first; that only moves ≤ 1e-15 of mass outwards (pessimistically) and is
     # not needed for soundness: the untruncated PMF is the exact connect-the-dots bound.
     build = connect_dots.gaussian_pmf if kind == "gaussian" else connect_dots.laplace_pmf
-    remove = _from_connect_dots(build(parameter, q, discretisation, "remove"))
+
+    def direction(which: Literal["remove", "add"]) -> DirectionPld:
+        return _from_connect_dots(build(parameter, q, discretisation, which))
+
     if q == 1.0:
-        return MechanismPld(remove, None)
-    return MechanismPld(remove, _from_connect_dots(build(parameter, q, discretisation, "add")))
+        return MechanismPld(direction("remove"), None)
+    # The two directions are independent array work (numpy releases the GIL): one a thread.
+    sides: tuple[Literal["remove", "add"], ...] = ("remove", "add")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        remove, add = pool.map(direction, sides)
+    return MechanismPld(remove, add)
 
 
 def _from_connect_dots(pmf: connect_dots.ConnectDotsPmf) -> DirectionPld:
@@ -301,15 +307,43 @@ def _compose(parts: tuple[tuple[DirectionPld, int], ...], precise: bool) -> Comp
     top = _upper_edge(mean, sd, log_mgf)
     bottom = _lower_edge(mean, sd, log_mgf)
     widest = max(part.size for part, _ in parts)
-    n = next_fast_len(math.ceil((top - bottom) / h) + 2 * widest + 2)
+    # No margin beyond the Chernoff edges is needed for soundness: mass below `bottom` aliases
+    # upwards (overstating δ) and mass above `top` is bounded and added to δ. A margin of two
+    # step widths (as before) only made the transforms 2-3× longer.
+    n = next_fast_len(max(math.ceil((top - bottom) / h) + 2, widest))
     offset = sum(count * part.lower for part, count in parts)
     spectrum: Any = None
+    transforms = []
     for part, count in parts:
         transformed = _spectrum(part, n, precise)
+        transforms.append((transformed, count))
         powered = transformed if count == 1 else transformed**count
         spectrum = powered if spectrum is None else spectrum * powered
     circular = np.fft.irfft(spectrum, n)
-    return _window(circular, offset, top, h, n, log_mgf, infinity, len(parts), precise)
+    amplified = _amplification(spectrum, transforms)
+    return _window(circular, offset, top, h, n, log_mgf, infinity, len(parts), precise, amplified)
+
+
+def _amplification(spectrum: Any, transforms: Sequence[tuple[Any, int]]) -> float:
+    """An upper bound on ‖a‖₂ over the whole (Hermitian) spectrum, a_k = |P_k|·Σ_i c_i/|z_ik|:
+    how much the forward transforms' per-bin errors grow in P = Π z_i^{c_i}.
+
+    A perturbation dz_i of z_i moves P by P·Σ_i c_i·dz_i/z_i (first order), so a bin's error
+    grows by up to a_k: large only where |P_k| is not negligible (the low frequencies), and
+    there up to Σ c_i. The error of a T-step composition grows with T, which a bound on the
+    transforms alone misses (at 10⁶ steps by 2.5×, measured against extended precision).
+
+    One pass: |z_ik| ≤ 1 gives |P_k| ≤ |z_ik|^{c_i}, so |P_k|/|z_ik| ≤ |P_k|^{1−1/c_i}, which
+    is ≤ |P_k|^{1/2} for c_i ≥ 2 and ≤ 1 for c_i = 1; by the triangle inequality
+    ‖a‖₂ ≤ (Σ_{c_i≥2} c_i)·(Σ_k |P_k|)^{1/2} + #{c_i = 1}·√N. For a spectrum of Gaussian
+    shape that is only 2^{1/4} above the exact norm.
+    """
+    repeated = sum(count for _, count in transforms if count >= 2)
+    single = sum(1 for _, count in transforms if count == 1)
+    n = 2 * (spectrum.size - 1)
+    # The half spectrum of rfft stands for both halves: twice its sum bounds the whole's.
+    mass = 2.0 * float(np.abs(spectrum).astype(np.float64).sum())
+    return repeated * math.sqrt(mass) + single * math.sqrt(n)
 
 
 def compose_direction_curve(
@@ -325,8 +359,9 @@ def compose_direction_curve(
     sd_max = math.sqrt(largest * part.var)
     top_max = _upper_edge(largest * part.mean, sd_max, largest * part.log_mgf)
     bottom_max = _lower_edge(largest * part.mean, sd_max, largest * part.log_mgf)
-    n = next_fast_len(math.ceil((top_max - bottom_max) / part.h) + 2 * part.size + 2)
+    n = next_fast_len(max(math.ceil((top_max - bottom_max) / part.h) + 2, part.size))
     transformed = _spectrum(part, n, precise)
+    growth = _CurveAmplification(np.abs(transformed).astype(np.float64), sorted(set(counts)))
     # Walk the counts in increasing order multiplying by F^(difference): checkpoints are usually
     # evenly spaced, so a handful of cached powers serve a thousand of them (the relative error
     # grows by one rounding per multiplication, ~1e-13 after a thousand).
@@ -354,8 +389,31 @@ def compose_direction_curve(
             1.0 - survive,
             len(results) + 1,
             precise,
+            growth.at_most(count),
         )
     return [results[count] for count in counts]
+
+
+class _CurveAmplification:
+    """Upper bounds on :func:`_amplification` of z^c for every count c of a curve, from a
+    few passes over the spectrum instead of one a count.
+
+    For one part a_k = c·|z_k|^{c−1}, so ‖a‖₂² = c²·S(c − 1) with S(m) = Σ_k |z_k|^{2m},
+    which does not increase with m (|z_k| ≤ 1 for a probability vector, up to round-off,
+    clipped). S is evaluated at ~24 geometric anchors; a count uses the largest anchor at or
+    below c − 1, whose S is at least its own."""
+
+    def __init__(self, magnitude: FloatArray, counts: Sequence[int]) -> None:
+        log_magnitude = np.log(np.clip(magnitude, 1e-300, 1.0))
+        largest = max(max(counts) - 1, 0)
+        anchors = sorted({0, *np.unique(np.geomspace(1, max(largest, 1), 24).astype(int))})
+        self._anchors = np.array(anchors)
+        # Both halves of the Hermitian spectrum: twice the half's sum (an upper bound).
+        self._sums = np.array([2.0 * float(np.exp(2.0 * m * log_magnitude).sum()) for m in anchors])
+
+    def at_most(self, count: int) -> float:
+        index = int(np.searchsorted(self._anchors, count - 1, side="right")) - 1
+        return count * math.sqrt(float(self._sums[max(index, 0)]))
 
 
 def next_fast_len(target: int) -> int:
@@ -402,6 +460,7 @@ def _window(
     infinity: float,
     multiplications: int = 1,
     precise: bool = False,
+    amplified: float = 0.0,
 ) -> ComposedDirection:
     # circular[k] holds loss index offset + k (mod n). Place the window so its top is at `top`.
     top_index = math.ceil(top / h)
@@ -417,8 +476,12 @@ def _window(
     # √N times that in the 1-norm a δ can weigh. c = 8 is a generous constant. In extended
     # precision the same bound holds with its ulp, plus the rounding of the result to double
     # (≤ ulp/2 of each bin, so ≤ one double ulp in total).
+    # The forward transforms' errors, amplified by the powers (see _amplification), add
+    # ‖a‖₂·(per-bin error of a transform of a 1-norm-1 vector, ≤ c·log₂N·ulp) to the 1-norm,
+    # since the unnormalised inverse transform maps a 2-norm of ‖E‖₂ to a 1-norm ≤ ‖E‖₂.
     unit = _EXTENDED_ULP if precise else _ULP
-    roundoff = 8.0 * unit * math.sqrt(n) * (2.0 * max(1.0, math.log2(n)) + multiplications)
+    log_n = max(1.0, math.log2(n))
+    roundoff = 8.0 * unit * (math.sqrt(n) * (2.0 * log_n + multiplications) + log_n * amplified)
     if precise:
         roundoff += _ULP
     return ComposedDirection(h, first, probs, infinity, above + roundoff, roundoff)
@@ -459,12 +522,23 @@ def _lower_edge(mean: float, sd: float, log_mgf: FloatArray) -> float:
     return min(float(candidates.max()), mean - sd)
 
 
-def _logsumexp(values: FloatArray) -> float:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return -math.inf
-    peak = float(finite.max())
-    return peak + math.log(float(np.exp(finite - peak).sum()))
+def _log_mgf(log_p: FloatArray, losses: FloatArray) -> FloatArray:
+    """log Σ_j e^{log p_j + t·l_j} at t = ±_CHERNOFF_T, each a log-sum-exp shifted by its
+    largest term (finite p_j only), in one scratch buffer: the sizes of a DP-SGD step's PLD
+    (10⁵ bins) make the passes over memory the cost."""
+    ts = np.concatenate([_CHERNOFF_T, -_CHERNOFF_T])
+    if log_p.size == 0:
+        return np.full(ts.size, -math.inf)
+    scratch = np.empty_like(log_p)
+    out = np.empty(ts.size)
+    for index, t in enumerate(ts):
+        np.multiply(losses, t, out=scratch)
+        scratch += log_p
+        peak = float(scratch.max())
+        scratch -= peak
+        np.exp(scratch, out=scratch)
+        out[index] = peak + math.log(float(scratch.sum()))
+    return out
 
 
 # --- questions ---------------------------------------------------------------------------------

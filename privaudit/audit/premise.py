@@ -24,9 +24,11 @@ claimed mechanism:
 Otherwise (a claim far from Gaussian: few sampled steps, a Laplace release) ``auto`` uses
 Steinke, Nasr & Jagielski's (ε, δ) bound [SNJ23], valid for any mechanism.
 
-Measured (PLD, δ = 1e-5, q = 0.1, 400 steps): μd/μ* = 1.021, 1.015, 1.016, 1.013 at claimed
-ε = 1, 2, 4, 8; 1.050 at ε = 2 over 100 steps; with q = 0.01 and 10 steps it is 1.58, and
-``auto`` falls back to ``one_run``.
+Measured (PLD, δ = 1e-5, q = 0.1, 400 steps): μd/μ* = 1.051, 1.019, 1.017, 1.013 at claimed
+ε = 1, 2, 4, 8; 1.050 at ε = 2 over 100 steps. With q = 0.01 it is 1.29 over 500 steps and 1.58
+over 10, and ``auto`` falls back to ``one_run``; a Laplace release is far from any Gaussian
+curve. Within the slack the scaling costs at most 10% of the refuted μ, and the f-DP bound
+remains far tighter than the (ε, δ) one against a near-Gaussian claim.
 
 References: [MMC24], [SNJ23], [DRS22] as in :mod:`privaudit.audit.bounds`; [KOV15] Kairouz,
 Oh & Viswanath 2015, "The Composition Theorem for Differential Privacy", ICML 2015.
@@ -44,7 +46,7 @@ from privaudit.mechanisms import Mechanism
 
 __all__ = ["GAUSSIAN_SLACK", "MethodChoice", "choose_method", "dominating_mu"]
 
-GAUSSIAN_SLACK: Final = 0.05
+GAUSSIAN_SLACK: Final = 0.10
 """How far above μ* the dominating μd may lie for the claim to count as a Gaussian curve."""
 
 _ALPHAS: Final = np.logspace(-10.0, np.log10(0.5), 600)

@@ -42,7 +42,7 @@ Threat model
 Method, score and guesses
 -------------------------
 ``method="auto"`` (the default) uses ``"one_run_fdp"`` when the claimed mechanism's certified
-trade-off curve lies above a Gaussian curve within 5% of the claim's μ*, with the refuted μ scaled
+trade-off curve lies above a Gaussian curve within 10% of the claim's μ*, with the refuted μ scaled
 by μ*/μd so the verdict stays sound, and ``"one_run"`` otherwise; the record says which and why
 (:mod:`privaudit.audit.premise`). The default score is ``likelihood_ratio`` and the default guess
 rule ``ceiling``: k fixed before training as the k that maximises the ideal auditor's bound

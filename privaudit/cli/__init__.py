@@ -19,6 +19,7 @@ app.command("check")(gate.check_command)
 app.command("tradeoff")(train.tradeoff_command)
 app.command("plan")(plan.plan_command)
 app.command("report")(report.report_command)
+app.command("report-verify", hidden=True)(report.verify_command)  # `privaudit report verify`
 app.command("demo")(demo.demo_command)
 app.command("scenario")(scenario.scenario_command)
 app.add_typer(policy.policy_app, name="policy")

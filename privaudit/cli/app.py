@@ -14,7 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from privaudit.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PrivauditError
 
@@ -24,7 +26,27 @@ USAGE_ERRORS: type[Exception] = (
     getattr(typer, "TyperException", None) or __import__("click").ClickException
 )
 
+SUBCOMMANDS: dict[tuple[str, str], str] = {("report", "verify"): "report-verify"}
+"""Two-word commands beside a one-word command that takes arguments of its own: ``privaudit
+report LEDGER ...`` makes a report and ``privaudit report verify FILE`` checks one, without
+turning ``report`` into a group (whose options would then have to precede its arguments)."""
+
+
+class _RootGroup(TyperGroup):
+    """The root group, resolving :data:`SUBCOMMANDS` to their hidden commands."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = SUBCOMMANDS.get((args[0], args[1])) if len(args) >= 2 else None
+        command = self.get_command(ctx, name) if name else None
+        if command is not None:
+            return f"{args[0]} {args[1]}", command, args[2:]
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=_RootGroup,
     name="privaudit",
     help="Differential-privacy accounting and audit: plan budgets, gate CI, report to regulators.",
     no_args_is_help=True,

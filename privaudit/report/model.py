@@ -55,6 +55,7 @@ from privaudit.mechanisms import (
 from privaudit.policy import Policy, load_policy
 from privaudit.records.audit import AuditRecord
 from privaudit.records.run import RunRecord
+from privaudit.report.duties import DUTIES, Declared, Duty, declared_fields
 from privaudit.report.evidence import (
     SkippedRecord,
     match_records,
@@ -62,6 +63,7 @@ from privaudit.report.evidence import (
     read_runs,
     review_id_of,
 )
+from privaudit.report.limits import GroupPrivacy, group_privacy
 
 __all__ = [
     "FALSE_POSITIVE_RATES",
@@ -141,6 +143,10 @@ class DatasetSection(BaseModel):
     """(false-positive rate, highest true-positive rate) at :data:`FALSE_POSITIVE_RATES`."""
     tpr_at_limit: tuple[tuple[float, float], ...] = ()
     """The same at the tier's cap (ε limit, δ limit): what the policy would allow."""
+    steps: int = 0
+    """Base releases composed over the whole ledger (DP-SGD steps, rounds, queries)."""
+    mechanism_types: tuple[str, ...] = ()
+    """The kinds of release recorded (ledger ``type``: dpsgd, dp_fedavg, gaussian, ...)."""
 
 
 class LedgerRow(BaseModel):
@@ -194,6 +200,12 @@ class Report(BaseModel):
     ledger_groups: int = 0
     """Rows the appendix would need for the whole ledger (more than shown when truncated)."""
     commands: tuple[str, ...]
+    declared: tuple[Declared, ...] = ()
+    """The policy's assessment fields (purpose, controller, ...), each as written or absent."""
+    duties: tuple[Duty, ...] = ()
+    """The assessment duties (DPIA, AI Act, NIST SP 800-226) and what answers each."""
+    groups: tuple[GroupPrivacy, ...] = ()
+    """Group privacy per dataset: the guarantee for k units at once (limitations section)."""
 
     def relocated(self, before: Path, after: Path) -> Report:
         """The same report naming its input files under ``after`` instead of ``before`` (a
@@ -307,6 +319,13 @@ def build_report(
         ledger_rows=tuple(_ledger_rows(ledger)),
         ledger_groups=_group_count(ledger),
         commands=_commands(ledger_path, policy_path, runs),
+        declared=declared_fields(policy),
+        duties=DUTIES,
+        groups=tuple(
+            group
+            for group in (group_privacy(dataset) for dataset in assessment.datasets)
+            if group is not None
+        ),
     )
 
 
@@ -374,6 +393,10 @@ def _section(
         tradeoff=tradeoff,
         tpr_at=tpr_at,
         tpr_at_limit=tpr_at_limit,
+        steps=sum(count for _, count in _key(e.mechanism for e in entries)),
+        mechanism_types=tuple(
+            sorted({str(mechanism_to_json(m)["type"]) for m in {e.mechanism for e in entries}})
+        ),
     )
 
 

@@ -198,6 +198,7 @@ def render_html(
     from markupsafe import Markup
 
     environment = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=False)
+    environment.filters["brk"] = breakable
     template_text = (
         files("privaudit.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
     )
@@ -232,6 +233,7 @@ def render_html(
         trust=TRUST_MODELS,
         relation_text=RELATION_TEXT,
         sections=SECTIONS,
+        declared_by={d.field: d for d in report.declared},
         pdf=pdf,
         assessment_json=Markup(safe_json),
         num=num,
@@ -245,18 +247,20 @@ def render_html(
 SECTIONS: Final = (
     ("s1", "Identification and sign-off"),
     ("s2", "Verdict per dataset"),
-    ("s3", "What was released, and when budgets reset"),
-    ("s4", "Privacy unit and neighbouring relation"),
-    ("s5", "The guarantee"),
-    ("s6", "Budget use over training"),
-    ("s7", "Accounting method"),
-    ("s8", "Trust model: who sees what"),
-    ("s9", "Implementation"),
-    ("s10", "Utility"),
-    ("s11", "Empirical audit"),
-    ("s12", "What it means in plain words"),
-    ("s13", "Tier rating and justification"),
-    ("s14", "Reproduction; appendix: the ledger"),
+    ("s3", "Limitations: what the guarantee does not say"),
+    ("s4", "What was released, and when budgets reset"),
+    ("s5", "Privacy unit and neighbouring relation"),
+    ("s6", "The guarantee"),
+    ("s7", "Budget use over training"),
+    ("s8", "Accounting method"),
+    ("s9", "Trust model: who sees what"),
+    ("s10", "Implementation"),
+    ("s11", "Utility"),
+    ("s12", "Empirical audit"),
+    ("s13", "What it means in plain words"),
+    ("s14", "Tier rating and justification"),
+    ("s15", "Assessment duties: DPIA, AI Act, NIST SP 800-226"),
+    ("s16", "Reproduction; appendix: the ledger"),
 )
 
 
@@ -385,6 +389,20 @@ def write_folder_report(
         progress=progress,
         sources=(ledger, policy),
     )
+
+
+_BREAK_AFTER = re.compile(r"([_=/,;(])(?=\S)|(?<=\d)(T)(?=\d)")
+
+
+def breakable(value: object) -> Any:
+    """``value`` escaped, with a ``<wbr>`` (an optional line break, no character) after each
+    ``_ = / , ; (`` and the ``T`` of a timestamp: identifiers, release descriptions and times
+    then wrap in a narrow table column at those points instead of inside a word or past the
+    page edge."""
+    from markupsafe import Markup, escape
+
+    text = str(escape("" if value is None else value))
+    return Markup(_BREAK_AFTER.sub(lambda m: (m.group(1) or m.group(2)) + "<wbr>", text))
 
 
 # --- numbers ----------------------------------------------------------------------------------

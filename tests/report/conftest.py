@@ -169,3 +169,41 @@ needs_weasyprint = pytest.mark.skipif(
 @pytest.fixture
 def inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
     return write_inputs(tmp_path)
+
+
+def signing_key(folder: Path, name: str = "Test Signer") -> Path:
+    """A new Ed25519 key ``folder/key`` (with ``key.pub``, as `ledger keygen` writes them) and a
+    self-signed X.509 certificate of it, ``folder/key.crt``, valid from yesterday for 30 days."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    from privaudit.seals import generate_key, load_private_key
+
+    key = folder / "key"
+    generate_key(key)
+    private = load_private_key(key)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(private, None)
+    )
+    (folder / "key.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key
+
+
+def flip_one_byte(path: Path, at: float = 0.5) -> None:
+    """Change one byte of ``path`` (at fraction ``at`` of its length)."""
+    data = bytearray(path.read_bytes())
+    index = int(len(data) * at)
+    data[index] ^= 0x01
+    path.write_bytes(bytes(data))
