@@ -31,7 +31,7 @@ CanariesOption = Annotated[int, typer.Option(help="Canaries m (each included wit
 DEFAULT_CANARIES = 1_000_000
 """Dirac canaries are held beside the model, so m costs only noise on m coordinates a step:
 1,000,000 add about 15 s to a 400-step MNIST audit and lift its ceiling at ε = 2 from 0.97
-(m = 1,000) to 1.58 (privaudit.audit.ceiling)."""
+(m = 1,000) to 1.57 (privaudit.audit.ceiling)."""
 AuditSeedOption = Annotated[int, typer.Option(help="Seed of coin flips and training.")]
 AuditMethodOption = Annotated[
     AuditMethod,
