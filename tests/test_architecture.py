@@ -60,6 +60,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {"accounting", "assess", "gate", "records", "report", "data", "train", "federated", "audit"},
     "integrations": DOMAIN
     | {
+        "audit",
         "accounting",
         "assess",
         "budget",
@@ -115,6 +116,7 @@ OPTIONAL_FRAMEWORKS = frozenset(
 # Heavy libraries the core API never needs at import time.
 INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
     "opacus": frozenset({"opacus", "torch"}),
+    "opacus_audit": frozenset({"opacus", "torch"}),
     "flower": frozenset({"flwr"}),
     "postgres": frozenset({"psycopg", "psycopg_binary"}),
     "pdfsign": frozenset({"pyhanko", "pyhanko_certvalidator"}),
@@ -123,6 +125,7 @@ INTEGRATION_FRAMEWORKS: dict[str, frozenset[str]] = {
 and that one's own dependencies."""
 FRAMEWORK_MODULE = {
     "opacus": "opacus",
+    "opacus_audit": "opacus",
     "flower": "flwr",
     "postgres": "psycopg",
     "pdfsign": "pyhanko",

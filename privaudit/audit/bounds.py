@@ -64,8 +64,10 @@ __all__ = [
     "AuditBound",
     "audit_from_scores",
     "clopper_pearson_epsilon_lower_bound",
+    "default_guess_counts",
     "one_run_epsilon_lower_bound",
     "one_run_fdp_epsilon_lower_bound",
+    "scaled_fdp_epsilon",
 ]
 
 METHODS: Final = ("one_run", "one_run_fdp", "clopper_pearson")
@@ -239,6 +241,21 @@ def _fdp_rejects(mu: float, m: int, k: int, c: int, tau: float) -> bool:
     return r + h > k / m
 
 
+def scaled_fdp_epsilon(
+    canaries: int, guesses: int, correct: int, delta: float, beta: float, mu_scale: float
+) -> float:
+    """ε at ``delta`` of μ_lb·``mu_scale``, μ_lb the largest Gaussian-DP μ the counts refute.
+
+    A mechanism whose trade-off lies above G_μd (μd ≥ μ* the claim's μ) is refuted at level β
+    only when μ_lb > μd; with ``mu_scale`` = μ*/μd ≤ 1, μ_lb·μ*/μd > μ* exactly then, so the
+    scaled bound exceeds the claimed ε no more often than β (see :mod:`privaudit.audit.premise`).
+    Refuting G_μ refutes every G_μ' with μ' < μ, so the scaled value is a valid, smaller, bound.
+    """
+    m, k, c = _guess_counts(canaries, guesses, correct)
+    require(is_finite(mu_scale) and 0 < mu_scale <= 1, "mu_scale", "must be in (0, 1]", mu_scale)
+    return _gdp_epsilon(_one_run_fdp_mu(m, k, c, _beta(beta)) * mu_scale, _delta(delta))
+
+
 def _gdp_epsilon(mu: float, delta: float) -> float:
     """ε at δ of μ-GDP, rounded down: sup{ε : δ_μ(ε) > δ} ([DRS22] Cor. 2.13)."""
     if mu == 0.0:
@@ -328,6 +345,7 @@ def audit_from_scores(
     beta: float = 0.05,
     method: str = "one_run",
     guess_counts: Sequence[int] | None = None,
+    mu_scale: float = 1.0,
 ) -> AuditBound:
     """Turn attack scores into the best ε lower bound over a few guess counts.
 
@@ -344,7 +362,8 @@ def audit_from_scores(
 
     Each k's bound is computed at β / (number of k) (union bound) and the largest is returned;
     a single ``guess_counts`` value, fixed before seeing the scores, pays no penalty.
-    ``one_run_fdp`` refutes Gaussian curves only (see the module docstring).
+    ``one_run_fdp`` refutes Gaussian curves only (see the module docstring); its refuted μ is
+    multiplied by ``mu_scale`` ≤ 1 before conversion to ε (:func:`scaled_fdp_epsilon`).
 
     Ties are broken against the auditor: among equal scores, excluded canaries rank above
     included ones. The count this gives is never above what any label-blind tie-break gives,
@@ -361,15 +380,14 @@ def audit_from_scores(
         )
     delta = _delta(delta)
     beta = _beta(beta)
+    require(is_finite(mu_scale) and 0 < mu_scale <= 1, "mu_scale", "must be in (0, 1]", mu_scale)
     if method == "one_run_fdp" and delta == 0.0:
         raise InputError(
             ARGUMENT,
             "delta",
             "expected 0 < delta < 1 (a Gaussian curve has ε = ∞ at δ = 0); found 0",
         )
-    counts = (
-        _default_guess_counts(m, method) if guess_counts is None else _explicit(guess_counts, m)
-    )
+    counts = default_guess_counts(m, method) if guess_counts is None else _explicit(guess_counts, m)
     beta_each = beta / len(counts)
 
     # Ascending score, included before excluded within a tie: the pessimistic order above.
@@ -398,7 +416,8 @@ def audit_from_scores(
             if method == "one_run":
                 epsilon = _one_run_epsilon(m, k, correct, delta, beta_each)
             else:
-                epsilon = _gdp_epsilon(_one_run_fdp_mu(m, k, correct, beta_each), delta)
+                mu = _one_run_fdp_mu(m, k, correct, beta_each) * mu_scale
+                epsilon = _gdp_epsilon(mu, delta)
         # ">=": on a tie the larger guess count (k ascends) is reported.
         if best is None or epsilon >= best.epsilon_lower_bound:
             best = AuditBound(
@@ -416,7 +435,8 @@ def audit_from_scores(
     return best
 
 
-def _default_guess_counts(m: int, method: str) -> list[int]:
+def default_guess_counts(m: int, method: str) -> list[int]:
+    """The guess counts :func:`audit_from_scores` tries when given none."""
     if method == "clopper_pearson":
         positions = {m // d for d in _CLOPPER_PEARSON_DIVISORS}
         positions |= {m - m // d for d in _CLOPPER_PEARSON_DIVISORS}

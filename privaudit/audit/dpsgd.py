@@ -46,6 +46,7 @@ def audit_dpsgd(
     classes = class_count(settings.n_classes, y_train, y_test)
     q = config.sampling_rate(n)
     steps = config.planned_steps(n)
+    mechanism = config.mechanism(n, steps)
     audit = AuditSession(
         settings,
         target="dpsgd",
@@ -54,6 +55,7 @@ def audit_dpsgd(
         noise_multiplier=config.noise_multiplier,
         sampling_rate=q,
         steps=steps,
+        mechanism=mechanism,
         started=started,
     )
     with one_blas_thread():
@@ -63,7 +65,7 @@ def audit_dpsgd(
     return audit.record(
         data={"train": n, "test": len(x_test), "features": d},
         config=_config_json(config, q, steps),
-        mechanism=config.mechanism(n, steps),
+        mechanism=mechanism,
         run=run,
     )
 
@@ -91,7 +93,8 @@ def _train_with_canaries(
     steps: int,
 ) -> AuditedRun:
     """DP-SGD as :func:`~privaudit.train.dpsgd.train_dpsgd` runs it (Abadi et al. 2016, Alg. 1),
-    on the data with the canary features appended and the included canaries as extra records."""
+    with the included canaries as extra records on their own coordinates (held beside the
+    model: :class:`~privaudit.audit.session.CanaryRelease`)."""
     n = len(x_train)
     clip = config.clip_norm
     trainer = audit.trainer
@@ -105,7 +108,7 @@ def _train_with_canaries(
     for step in range(steps):
         index = poisson_sample(n, trainer.sampling_rate, rng)
         canaries.sample(rng)
-        x_batch = audit.canaries.features(x_train[index].astype(dtype, copy=False))
+        x_batch = x_train[index].astype(dtype, copy=False)
         if trainer.clips:
             total, _, _ = model.clipped_gradient_sum(params, x_batch, y_train[index], clip)
         else:

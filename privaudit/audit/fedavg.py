@@ -50,6 +50,9 @@ def audit_fedavg(
     clients = _clients(parts, n)
     classes = class_count(settings.n_classes, y, y_test, name="y")
     q = config.client_sampling_rate
+    mechanism = DpFedAvg(
+        noise_multiplier=config.noise_multiplier, client_sampling_rate=q, rounds=config.rounds
+    )
     audit = AuditSession(
         settings,
         target="fedavg",
@@ -58,13 +61,11 @@ def audit_fedavg(
         noise_multiplier=config.noise_multiplier,
         sampling_rate=q,
         steps=config.rounds,
+        mechanism=mechanism,
         started=started,
     )
     with one_blas_thread():
         run = _train_with_canaries(x, y, clients, x_test, y_test, config, audit, classes=classes)
-    mechanism = DpFedAvg(
-        noise_multiplier=config.noise_multiplier, client_sampling_rate=q, rounds=config.rounds
-    )
     sizes = {"records": n, "clients": len(clients), "test": len(x_test), "features": d}
     return audit.record(data=sizes, config=_config_json(config), mechanism=mechanism, run=run)
 
@@ -129,7 +130,7 @@ def _train_with_canaries(
             trained = local_sgd(
                 model,
                 params,
-                audit.canaries.features(x[rows].astype(dtype, copy=False)),
+                x[rows].astype(dtype, copy=False),
                 y[rows],
                 epochs=config.local_epochs,
                 batch_size=config.local_batch_size,

@@ -35,26 +35,39 @@ Threat model
   ``check_level`` (three direct checks) that the run is not what was claimed: a correct trainer
   gets a false "violation" with probability at most β + 3·``check_level`` (union bound; in
   practice the bound is far below the claim, so about 3·10⁻⁴). "consistent" only says that this
-  audit found nothing: with m = 1,000 canaries the one-run bound recovers a fraction of the
-  claimed ε, so small under-deliveries pass.
+  audit found nothing: the one-run bound recovers a fraction of the claimed ε (with the
+  default 1,000,000 canaries at ε = 2 about 0.8, about its ceiling), so small under-deliveries
+  pass; the record's ``efficiency`` says how close to the ideal auditor the audit came.
 
 Method, score and guesses
 -------------------------
+``method="auto"`` (the default) uses ``"one_run_fdp"`` when the claimed mechanism's certified
+trade-off curve lies above a Gaussian curve within 10% of the claim's μ*, with the refuted μ scaled
+by μ*/μd so the verdict stays sound, and ``"one_run"`` otherwise; the record says which and why
+(:mod:`privaudit.audit.premise`). The default score is ``likelihood_ratio`` and the default guess
+rule ``ceiling``: k fixed before training as the k that maximises the ideal auditor's bound
+(:mod:`privaudit.audit.ceiling`), whose value is the record's ``ceiling``.
+
+The canary rows of the first layer are held beside the model (their inputs are zero for every
+record, so they never change its outputs or any record's gradient) and noised with it by the
+trainer's noise function: a step costs m + u extra Gaussian draws, so m in the millions is cheap.
+
 ``method="one_run"`` is Steinke et al.'s bound: it refutes (ε, δ)-DP for any mechanism.
 ``"one_run_fdp"`` (Mahloujifar, Melis & Chaudhuri 2024) refutes μ-Gaussian DP and reports the ε
 at δ of the refuted curve G_μ: tighter, and sound here because the PLD trade-off curve of
 Poisson-subsampled Gaussian steps lies above G_μ* for the μ* with the same ε at δ (checked
 numerically with dp_accounting's PLD at δ = 1e-5 for ε = 1, 2, 4, 8 and q·T from 1 to 96); it
 must not be used for claims that are not Gaussian-shaped. The number of guesses is fixed before
-training by :func:`~privaudit.audit.canaries.design_guess_count` (simulated audits of a correct
-trainer with the run's public q, σ, T and m), so the bound pays no union bound for choosing it.
+training (``guesses="ceiling"``, the default, or ``"design"``:
+:func:`~privaudit.audit.canaries.design_guess_count`, simulated audits of a correct trainer
+with the run's public q, σ, T and m), so the bound pays no union bound for choosing it.
 
-Measured on the correct trainer, m = 1,000, 20 seeds, ``sum`` score, q = 0.1, T = 100: the mean
-ε lower bound is 20% / 30% / 28% / 22% of the claimed ε = 1 / 2 / 4 / 8 with ``one_run`` and
-31% / 42% / 43% / 33% with ``one_run_fdp`` (``likelihood_ratio``: 33% / 47% / 49% / 42% with
-``one_run_fdp``). More canaries are what buys more: with m = 1,000 even 1,000 correct guesses out
-of 1,000 certify only ε = 5.78 with ``one_run`` (δ = 1e-5), so a claim of ε ≳ 5 cannot be refuted
-by the bound; the direct checks still apply.
+Measured before ``auto`` on the correct trainer, m = 1,000, 20 seeds, ``sum`` score, q = 0.1, T
+= 100: the mean ε lower bound is 20% / 30% / 28% / 22% of the claimed ε = 1 / 2 / 4 / 8 with
+``one_run`` and 31% / 42% / 43% / 33% with ``one_run_fdp`` (``likelihood_ratio``: 33% / 47% /
+49% / 42% with ``one_run_fdp``). More canaries are what buys more: with m = 1,000 even 1,000
+correct guesses out of 1,000 certify only ε = 5.78 with ``one_run`` (δ = 1e-5), so a claim of ε
+≳ 5 cannot be refuted by the bound; the direct checks still apply.
 
 The audit's run never touches a ledger: it is a test of the trainer, its model is discarded, and
 its record holds only canary statistics, sizes and the test accuracy. Its real records do not
@@ -70,13 +83,13 @@ import math
 import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from privaudit.audit.canaries import (
     CanaryObserver,
-    DiracCanaries,
     GuessDesign,
     contribution_check,
     design_guess_count,
@@ -84,7 +97,9 @@ from privaudit.audit.canaries import (
     noise_std_check,
     sampling_rate_check,
 )
+from privaudit.audit.ceiling import ideal_bound, plan_for_ceiling
 from privaudit.audit.planted import TrainerAsRun, as_run
+from privaudit.audit.premise import MethodChoice, choose_method
 from privaudit.audit.settings import AuditSettings, Progress
 from privaudit.checks import ARGUMENT, is_integer
 from privaudit.errors import InputError
@@ -131,7 +146,7 @@ class AuditedRun:
     steps: int
     sampled: int
     """Times an included canary was sampled, summed over steps (the trainer's log)."""
-    test_accuracy: float
+    test_accuracy: float | None
 
 
 class AuditSession:
@@ -149,9 +164,15 @@ class AuditSession:
         noise_multiplier: float,
         sampling_rate: float,
         steps: int,
+        mechanism: Mechanism,
         started: float,
     ) -> None:
         self.settings = settings
+        self.mechanism = mechanism
+        # Which bound, chosen before training from the claim alone (premise.choose_method).
+        self.choice = choose_method(
+            settings.method, mechanism, settings.epsilon_claimed, settings.delta
+        )
         self.target: Target = target
         self.clip_norm = clip_norm
         self.claimed_std = noise_multiplier * clip_norm
@@ -174,6 +195,7 @@ class AuditSession:
         # Fixed before training, from public parameters only (see design_guess_count).
         self.plan = _plan_guesses(
             settings,
+            self.choice,
             self.canaries.count,
             steps,
             noise_multiplier,
@@ -185,10 +207,11 @@ class AuditSession:
         )
 
     def model(self, spec: ModelSpec, classes: int, features: Array) -> tuple[Mlp, Array]:
-        """The model ``spec`` over the records' features and the canaries' own, and its
-        initial parameters, in the precision of ``features``."""
+        """The model ``spec`` over the records' features, and its initial parameters, in the
+        precision of ``features``. The canary and untouched coordinates are held beside it
+        (:class:`CanaryRelease`)."""
         dtype = np.float64 if features.dtype == np.float64 else np.float32
-        model = spec.build(self.canaries.base_features + self.canaries.extra_features, classes)
+        model = spec.build(self.canaries.base_features, classes)
         return model, model.init(self.trainer_rng, dtype)
 
     def release(self, model: Mlp) -> CanaryRelease:
@@ -210,14 +233,17 @@ class AuditSession:
         from privaudit.audit.bounds import audit_from_scores
 
         settings = self.settings
+        choice = self.choice
         bound = audit_from_scores(
             self.observer.scores(settings.score),
             self.canaries.included,
             delta=settings.delta,
             beta=settings.beta,
-            method=settings.method,
+            method=choice.method,
             guess_counts=self.plan.counts,
+            mu_scale=choice.mu_scale,
         )
+        ceiling = self.plan.ceiling
         checks = self._direct_checks(run)
         claimed = settings.epsilon_claimed
         return AuditRecord(
@@ -239,6 +265,12 @@ class AuditSession:
             steps=run.steps,
             # All the bound found, as it found it; its m is the number of canaries planted.
             **asdict(bound),
+            method_requested=choice.requested,
+            method_reason=choice.reason,
+            gaussian_mu=choice.gaussian_mu,
+            dominating_mu=choice.dominating_mu,
+            ceiling=ceiling,
+            efficiency=bound.epsilon_lower_bound / ceiling if ceiling > 0 else None,
             verdict=verdict_of(bound.epsilon_lower_bound, claimed, checks),
             reasons=reasons_of(bound.epsilon_lower_bound, claimed, checks),
             direct_checks=checks,
@@ -285,7 +317,14 @@ class CanaryRelease:
     def __init__(self, session: AuditSession, model: Mlp) -> None:
         self.session = session
         self.trainer: TrainerAsRun = session.trainer
-        self.canary_at, self.untouched_at = session.canaries.coordinates(model)
+        # The canary rows W[d + j, k] of the first layer have inputs that are zero for every
+        # record (DiracCanaries.features), so they never change the model's outputs nor any
+        # record's gradient: they are held after the model's parameters, not inside it, and the
+        # cost of a step does not grow with m beyond the noise on m + u extra coordinates.
+        self.parameters = model.n_params
+        extra = self.parameters + np.arange(session.canaries.extra_features, dtype=np.int64)
+        self.canary_at = extra[: session.canaries.count]
+        self.untouched_at = extra[session.canaries.count :]
         self.included = session.canaries.included_indices
         self.contribution = _canary_contribution(
             session.canaries.gradient_norm, session.clip_norm, clips=self.trainer.clips
@@ -302,18 +341,20 @@ class CanaryRelease:
         self.sampled += len(self.chosen)
 
     def release(self, total: Array, rng: np.random.Generator) -> Array:
-        """The noisy sum of a step whose clipped record sum is ``total`` (changed in place)."""
-        total[self.canary_at[self.chosen]] += self.contribution
-        noisy = add_gaussian_noise(
-            total, self.trainer.noise_multiplier, self.session.clip_norm, rng
-        )
+        """The noisy sum of a step whose clipped record sum over the model's parameters is
+        ``total``: the model's part of the noisy sum of every coordinate (model, canary and
+        untouched), which the trainer's own noise function noises together."""
+        full = np.zeros(self.parameters + len(self.canary_at) + len(self.untouched_at), total.dtype)
+        full[: self.parameters] = total
+        full[self.canary_at[self.chosen]] += np.asarray(self.contribution, dtype=total.dtype)
+        noisy = add_gaussian_noise(full, self.trainer.noise_multiplier, self.session.clip_norm, rng)
         self.session.observer.observe(noisy[self.canary_at], noisy[self.untouched_at])
-        return noisy
+        return noisy[: self.parameters]
 
     def finish(
         self, steps: int, model: Mlp, params: Array, x_test: Array, y_test: Labels
     ) -> AuditedRun:
-        accuracy = _accuracy(model, params, self.session.canaries, x_test, y_test)
+        accuracy = _accuracy(model, params, x_test, y_test)
         return AuditedRun(steps, self.sampled, accuracy)
 
 
@@ -343,15 +384,13 @@ def _canary_contribution(gradient_norm: float, clip_norm: float, *, clips: bool)
     return float(clipped[0])
 
 
-def _accuracy(
-    model: Mlp, params: Array, canaries: DiracCanaries, x_test: Array, y_test: Labels
-) -> float:
+def _accuracy(model: Mlp, params: Array, x_test: Array, y_test: Labels) -> float:
     if not len(x_test):
         return 0.0
     correct = 0
     chunk = 4096
     for start in range(0, len(x_test), chunk):
-        batch = canaries.features(x_test[start : start + chunk].astype(params.dtype, copy=False))
+        batch = x_test[start : start + chunk].astype(params.dtype, copy=False)
         predicted = model.predict(params, batch)
         correct += int(np.sum(predicted == y_test[start : start + chunk]))
     return correct / len(x_test)
@@ -361,11 +400,14 @@ def _accuracy(
 class _GuessPlan:
     rule: str
     counts: list[int] | None
+    ceiling: float
+    """The ideal auditor's bound with these guess counts (:mod:`privaudit.audit.ceiling`)."""
     design: GuessDesign | None = None
 
 
 def _plan_guesses(
     settings: AuditSettings,
+    choice: MethodChoice,
     canaries: int,
     steps: int,
     noise_multiplier: float,
@@ -373,9 +415,32 @@ def _plan_guesses(
     rate: float,
     rng: np.random.Generator,
 ) -> _GuessPlan:
+    from privaudit.audit.bounds import default_guess_counts
+
     guesses = settings.guesses
+    ideal = partial(
+        ideal_bound,
+        canaries,
+        mu=choice.gaussian_mu,
+        method=choice.method,
+        delta=settings.delta,
+        mu_scale=choice.mu_scale,
+    )
+    if guesses == "ceiling":
+        plan = plan_for_ceiling(
+            canaries,
+            choice.gaussian_mu,
+            method=choice.method,
+            delta=settings.delta,
+            beta=settings.beta,
+            mu_scale=choice.mu_scale,
+        )
+        return _GuessPlan("ceiling", [plan.guesses], plan.ceiling)
     if guesses == "search":
-        return _GuessPlan("search", None)
+        # The same union bound over the default counts as the audit pays.
+        counts = default_guess_counts(canaries, choice.method)
+        beta_each = settings.beta / len(counts)
+        return _GuessPlan("search", None, max(ideal(k, beta=beta_each) for k in counts))
     if guesses == "design":
         design = design_guess_count(
             canaries=canaries,
@@ -383,18 +448,19 @@ def _plan_guesses(
             sampling_rate=rate,
             noise_multiplier=noise_multiplier,
             score=settings.score,
-            method=settings.method,
+            method=choice.method,
             delta=settings.delta,
             beta=settings.beta,
             rng=rng,
         )
-        return _GuessPlan("design", [design.guesses], design)
+        ceiling = ideal(design.guesses, beta=settings.beta)
+        return _GuessPlan("design", [design.guesses], ceiling, design)
     if is_integer(guesses) and 1 <= guesses <= canaries:
-        return _GuessPlan("fixed", [int(guesses)])
+        return _GuessPlan("fixed", [int(guesses)], ideal(int(guesses), beta=settings.beta))
     raise InputError(
         ARGUMENT,
         "guesses",
-        f"expected design, search or an integer in 1..{canaries}; found {guesses!r}",
+        f"expected ceiling, design, search or an integer in 1..{canaries}; found {guesses!r}",
     )
 
 

@@ -18,7 +18,7 @@ from privaudit.checks import is_finite, require, require_count, require_positive
 __all__ = ["CHECK_LEVEL", "METHODS", "AuditOptions", "AuditSettings", "Guesses", "Progress"]
 
 Progress = Callable[[str], None]
-Guesses = int | Literal["design", "search"]
+Guesses = int | Literal["ceiling", "design", "search"]
 
 CHECK_LEVEL: Final = 1e-4
 """Level of each direct check (noise, sampling, clipping). Exact tests at this level flag a
@@ -28,8 +28,9 @@ correct audit in seven, so a series of audits of a correct trainer would report 
 factors of 4 and 10, which these tests see at any level; a 5% error in the noise std or ~10% in
 the sampling rate is flagged as well once u·T and the canary samplings are in the thousands."""
 
-METHODS: Final = ("one_run", "one_run_fdp")
-"""The bounds an audit of one training run may use (see :mod:`privaudit.audit.session`)."""
+METHODS: Final = ("auto", "one_run", "one_run_fdp")
+"""The bounds an audit of one training run may use (see :mod:`privaudit.audit.session`);
+``auto`` picks one of the other two for the claim (:mod:`privaudit.audit.premise`)."""
 
 
 class AuditOptions(TypedDict, total=False):
@@ -70,9 +71,11 @@ class AuditSettings:
     """Coordinates no record or canary touches: the noise check's sample."""
     beta: float = 0.05
     """The ε lower bound holds with probability 1 − β for a trainer that meets the claim."""
-    method: str = "one_run"
-    score: Score = "sum"
-    guesses: Guesses = "design"
+    method: str = "auto"
+    score: Score = "likelihood_ratio"
+    guesses: Guesses = "ceiling"
+    """``ceiling`` (k maximising the ideal auditor's bound, :mod:`privaudit.audit.ceiling`),
+    ``design`` (simulated correct trainers; slow for large m), ``search`` or a fixed k."""
     check_level: float = CHECK_LEVEL
     canary_norm_ratio: float = CANARY_NORM_RATIO
     name: str | None = None

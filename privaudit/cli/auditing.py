@@ -146,6 +146,16 @@ def _summary(record: AuditRecord, path: Path) -> None:
         f" {checks.sampling_rate.observed:.4g} (claimed {checks.sampling_rate.claimed:.4g}):"
         f" {'ok' if checks.sampling_rate.ok else 'FAILED'}"
     )
+    if record.ceiling is not None:
+        strength = (
+            ""
+            if record.efficiency is None
+            else f" ({record.efficiency:.2f} of it; the ceiling is what an ideal auditor"
+            " certifies against exactly the claimed Gaussian mechanism)"
+        )
+        emit(f"  ceiling {record.ceiling:.4f}{strength}")
+    if record.method_requested == "auto" and record.method_reason:
+        emit(f"  method {record.method}: {record.method_reason}")
     for reason in record.reasons:
         emit(f"  {reason}")
     if record.planted_bug:

@@ -22,7 +22,7 @@ from privaudit.records.io import read_json_record, write_json_record
 AUDIT_SCHEMA_VERSION = 1
 
 Verdict = Literal["consistent", "violation"]
-Target = Literal["dpsgd", "fedavg"]
+Target = Literal["dpsgd", "fedavg", "opacus"]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -125,6 +125,21 @@ class AuditRecord(BaseModel):
     guesses_out: int = Field(ge=0)
     candidates: int = Field(ge=1)
     """How many guess counts the bound chose among (the bound pays for the choice)."""
+    method_requested: str | None = None
+    """``auto``, ``one_run`` or ``one_run_fdp`` as asked (None in records before ``auto``);
+    ``method`` is the bound used."""
+    method_reason: str | None = None
+    """Why ``method`` was used (with ``auto``: whether the claim is a Gaussian curve)."""
+    gaussian_mu: float | None = Field(default=None, gt=0)
+    """μ* of the Gaussian trade-off curve with the claimed ε at δ."""
+    dominating_mu: float | None = Field(default=None, gt=0)
+    """With ``auto``: μd ≥ μ*, the claimed mechanism is μd-GDP (the f-DP bound's μ is scaled by
+    μ*/μd); see privaudit.audit.premise."""
+    ceiling: float | None = Field(default=None, ge=0)
+    """The bound an ideal auditor certifies, with the same m, guesses, method, δ and β, against
+    a mechanism that is exactly the claimed Gaussian curve (privaudit.audit.ceiling)."""
+    efficiency: float | None = Field(default=None, ge=0)
+    """``epsilon_lower_bound`` / ``ceiling`` (None when the ceiling is 0)."""
     verdict: Verdict
     reasons: tuple[str, ...] = ()
     """Why the verdict is "violation" (empty when consistent)."""

@@ -14,17 +14,21 @@ from tests.cli.helpers import report
 from tests.report.conftest import write_inputs
 
 CONSENT = {"PRIVAUDIT_ALLOW_PLANTED_BUGS": "yes-break-privacy"}
+FAST = ["--canaries", "20000"]
+"""Fewer canaries than the DP-SGD default (1,000,000) keep each audit to a few seconds."""
 
 
 def test_correct_dpsgd_trainer_is_consistent_and_the_record_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "audit.json"
-    code = main(["audit", "dpsgd", "--epsilon", "2", "--out", str(out), "--format", "json"])
+    code = main(["audit", "dpsgd", *FAST, "--epsilon", "2", "--out", str(out), "--format", "json"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0
     record = read_audit_record(out)
     assert record.verdict == "consistent" and printed["verdict"] == "consistent"
+    assert printed["method_requested"] == "auto" and printed["method"] == record.method
+    assert printed["ceiling"] == record.ceiling and record.ceiling is not None
     assert 0 <= record.epsilon_lower_bound <= record.epsilon_claimed <= 2.0
     assert record.direct_checks.noise_std.ok and record.direct_checks.sampling_rate.ok
     assert record.planted_bug is None
@@ -48,14 +52,19 @@ def test_planted_bug_without_consent_is_refused_before_any_work(
     [("dpsgd", "no_clipping"), ("dpsgd", "noise_div_10"), ("fedavg", "sampling_x4")],
 )
 def test_planted_bugs_are_violations_with_exit_1(
-    target: str, bug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: str,
+    bug: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for key, value in CONSENT.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "audit.json"
-    code = main(["audit", target, "--epsilon", "2", "--plant-bug", bug, "--out", str(out)])
+    code = main(["audit", target, *FAST, "--epsilon", "2", "--plant-bug", bug, "--out", str(out)])
     record = read_audit_record(out)
-    assert code == 1
+    printed = capsys.readouterr().out
+    assert code == 1 and "ceiling" in printed and f"method {record.method}:" in printed
     assert record.verdict == "violation" and record.planted_bug == bug
 
 
@@ -74,7 +83,7 @@ def test_report_shows_audit_records_found_with_the_runs(
 ) -> None:
     ledger, policy, runs = write_inputs(tmp_path)
     bound = ["--ledger", str(ledger), "--run", "train-a", "--dataset-id", "digits"]
-    argv = ["audit", "dpsgd", "--epsilon", "2", "--out", str(runs / "audit.json"), *bound]
+    argv = ["audit", "dpsgd", *FAST, "--epsilon", "2", "--out", str(runs / "audit.json"), *bound]
     assert main(argv) == 0
     record = read_audit_record(runs / "audit.json")
     out = tmp_path / "report"
@@ -83,6 +92,8 @@ def test_report_shows_audit_records_found_with_the_runs(
     assert done.code == 0
     assert record.name in html and "CONSISTENT" in html
     assert f"{record.epsilon_lower_bound:.4f}" in html
+    assert record.ceiling is not None and record.efficiency is not None
+    assert f"{record.ceiling:.4f} ({record.efficiency:.2f})" in html
 
 
 def test_an_audit_bound_to_a_run_the_ledger_lacks_is_a_usage_error(
