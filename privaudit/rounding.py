@@ -38,6 +38,18 @@ def up_fixed(value: float, decimals: int = 4) -> str:
     return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_CEILING))
 
 
+def down_fixed(value: float, decimals: int = 4) -> str:
+    """``value`` rounded down to ``decimals`` places: the fixed-point form of an empirical
+    lower bound, never above the certified one (a bound just under the claimed ε never shows as
+    reaching it)."""
+    if not math.isfinite(value):
+        return number(value)
+    if abs(value) >= 1e15:
+        return down(value)
+    exact = Decimal(repr(float(value)))
+    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR))
+
+
 def percent_up(fraction: float, decimals: int = 1) -> str:
     """A fraction as a percentage rounded up (100.1%, not 100.0%, for a budget over by a hair)."""
     if not math.isfinite(fraction):

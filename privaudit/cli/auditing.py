@@ -14,7 +14,7 @@ from privaudit.cli.app import SummaryFormat, TrainData
 from privaudit.cli.inputs import check_delta, check_positive, make_parent, options_named
 from privaudit.cli.present import emit, emit_json, progress_line
 from privaudit.errors import EXIT_FAIL, EXIT_OK, InputError
-from privaudit.rounding import up_fixed
+from privaudit.rounding import down_fixed, up_fixed
 
 if TYPE_CHECKING:
     from privaudit.cli.audit import AuditMethod
@@ -136,7 +136,7 @@ def _summary(record: AuditRecord, path: Path) -> None:
     checks = record.direct_checks
     emit(
         f"{record.name}: ε claimed {up_fixed(record.epsilon_claimed)}, lower bound"
-        f" {record.epsilon_lower_bound:.4f} at {100 * record.confidence:g}% confidence"
+        f" {down_fixed(record.epsilon_lower_bound)} at {100 * record.confidence:g}% confidence"
         f" ({record.method}, {record.correct}/{record.guesses} correct of"
         f" {record.canaries} canaries): {record.verdict.upper()}"
     )
@@ -153,7 +153,7 @@ def _summary(record: AuditRecord, path: Path) -> None:
             else f" ({record.efficiency:.2f} of it; the ceiling is what an ideal auditor"
             " certifies against exactly the claimed Gaussian mechanism)"
         )
-        emit(f"  ceiling {record.ceiling:.4f}{strength}")
+        emit(f"  ceiling {down_fixed(record.ceiling)}{strength}")
     if record.method_requested == "auto" and record.method_reason:
         emit(f"  method {record.method}: {record.method_reason}")
     for reason in record.reasons:

@@ -32,7 +32,7 @@ from typing import Any, Final
 from privaudit.files import atomic_write
 from privaudit.gate import to_json_data
 from privaudit.report.model import Report
-from privaudit.rounding import given
+from privaudit.rounding import down_fixed, given
 
 __all__ = [
     "TRUST_MODELS",
@@ -241,6 +241,7 @@ def render_html(
         lim=format_limit,
         dlt=format_delta,
         pct=format_percent,
+        lower=down_fixed,
     )
 
 
