@@ -48,22 +48,26 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_every_tour_command_runs_as_written(checkout: Path) -> None:
+def run_as_pasted(command: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` in bash in ``folder``, with this interpreter's privaudit first on the PATH."""
     environment = {key: value for key, value in os.environ.items() if key != "PRIVAUDIT_DEBUG"}
-    # The privaudit under test: this interpreter's console script first on the PATH.
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
     environment["MPLBACKEND"] = "Agg"
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_every_tour_command_runs_as_written(checkout: Path) -> None:
     failures = []
     for command in tour_commands():
-        done = subprocess.run(
-            ["bash", "-c", command],
-            cwd=checkout,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        done = run_as_pasted(command, checkout)
         if done.returncode != 0:
             failures.append(f"{command!r} exited {done.returncode}: {done.stderr.strip()[-300:]}")
     assert failures == []
@@ -75,16 +79,6 @@ def test_the_planning_example_shows_what_the_command_prints(tmp_path: Path) -> N
     block = re.search(r"```console\n\$ (privaudit plan [^\n]*)\n(.*?)```", section, re.S)
     assert block is not None, "the planning section has no console example"
     command, shown = block.group(1), block.group(2)
-    environment = {**os.environ, "MPLBACKEND": "Agg"}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
-    done = subprocess.run(
-        ["bash", "-c", command],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_as_pasted(command, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == shown.strip()
