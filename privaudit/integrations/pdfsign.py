@@ -68,14 +68,14 @@ def load_signer(key: Path, certificate: Path) -> Signer:
     """The signer of ``key`` (unencrypted PEM PKCS8) with ``certificate`` (PEM or DER X.509);
     an :class:`InputError` naming the file if either is missing, unreadable or they do not
     belong together."""
-    from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+    from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder_data
     from pyhanko.sign import signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    read_input(key)
-    read_input(certificate)  # missing or unreadable files: the usual one-line error
+    key_pem = read_input(key)  # missing or unreadable files: the usual one-line error
+    read_input(certificate)
     try:
-        private = load_private_key_from_pemder(str(key), passphrase=None)
+        private = load_private_key_from_pemder_data(key_pem, passphrase=None)
     except Exception as error:  # pyHanko and asn1crypto raise many kinds for bad input
         raise InputError(str(key), None, f"expected a private key in PEM; {_why(error)}") from None
     try:
@@ -85,7 +85,7 @@ def load_signer(key: Path, certificate: Path) -> Signer:
             str(certificate), None, f"expected an X.509 certificate in PEM or DER; {_why(error)}"
         ) from None
     public = _public_key_bytes(cert.public_key)
-    if _own_public_key(read_input(key)) != public:
+    if _own_public_key(key_pem) != public:
         raise InputError(
             str(certificate), None, f"does not certify the public key of {key}; found another key"
         )
